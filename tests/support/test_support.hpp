@@ -1,0 +1,121 @@
+// Helpers shared by shmring's C++ tests.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <span>
+#include <string>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace shmring::testing {
+
+// Ends the whole test program with a message if a test hangs: tests that
+// could deadlock run under one, so a lost wake-up fails loudly instead of
+// stalling CI. It bounds a hang, it does not time the code.
+class Watchdog {
+ public:
+  explicit Watchdog(std::chrono::seconds limit, std::string what = "test")
+      : thread_([this, limit, what] {
+          std::unique_lock lock(mutex_);
+          if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
+            std::fprintf(stderr, "watchdog: %s still running after %llds: deadlock or lost wake-up\n",
+                         what.c_str(), static_cast<long long>(limit.count()));
+            std::_Exit(99);
+          }
+        }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+inline std::span<const std::byte> bytes_of(const std::string& s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+inline std::string text_of(std::span<const std::byte> b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+// FNV-1a: a cheap checksum to prove payloads arrive intact.
+inline std::uint64_t checksum(std::span<const std::byte> data) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (std::byte b : data) h = (h ^ static_cast<std::uint8_t>(b)) * 1099511628211ULL;
+  return h;
+}
+
+// Runs `body` in a forked child and returns its pid. The child exits with
+// body's return value and never returns into the test framework.
+inline pid_t fork_child(const std::function<int()>& body) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    int code = 100;
+    try {
+      code = body();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child: %s\n", e.what());
+    }
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }
+  return pid;
+}
+
+// Waits for a child; returns its exit code, or 128+signal if it was killed.
+inline int wait_child(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// A fresh 0700 directory for sockets, removed with its contents at the end.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/shmring-test-XXXXXX";
+    const char* made = ::mkdtemp(tmpl);
+    if (made == nullptr) std::abort();
+    path_ = made;
+  }
+  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Sizes of the stress tests: smaller under the sanitizers, which run 5-50x slower.
+inline std::size_t stress_scale(std::size_t full) {
+#if defined(__SANITIZE_THREAD__)
+  return full / 20;
+#elif defined(__SANITIZE_ADDRESS__)
+  return full / 5;
+#else
+  return full;
+#endif
+}
+
+}  // namespace shmring::testing

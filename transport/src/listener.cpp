@@ -1,0 +1,333 @@
+// Listener, connect and PendingConnection: the Unix-socket handshake that
+// hands a channel's segment and eventfds to another process.
+#include "shmring/listener.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <list>
+#include <mutex>
+
+#include "channel.hpp"
+#include "endpoint_core.hpp"
+#include "handshake.hpp"
+#include "platform.hpp"
+#include "shmring/error.hpp"
+
+namespace shmring {
+
+using detail::UniqueFd;
+using std::chrono::nanoseconds;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string parent_directory(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+void send_reply(int fd, bool accepted, const std::string& text) {
+  detail::Reply reply;
+  reply.accepted = accepted ? 1 : 0;
+  const std::size_t n = std::min(text.size(), sizeof reply.text - 1);
+  std::memcpy(reply.text, text.data(), n);
+  reply.text_length = static_cast<std::uint32_t>(n);
+  try {
+    detail::send_with_fds(fd, std::as_bytes(std::span(&reply, 1)), {});
+  } catch (const Error&) {
+    // The peer left already; nothing to tell it.
+  }
+}
+
+// Wraps one side of a freshly handshaken channel as an Endpoint.
+Endpoint make_endpoint(std::shared_ptr<detail::ChannelResources> channel, int side, const ChannelOptions& options,
+                       UniqueFd lifeline, std::int32_t peer_pid) {
+  return Endpoint(std::make_unique<detail::EndpointCore>(std::move(channel), side, options, std::move(lifeline), peer_pid));
+}
+
+}  // namespace
+
+std::string default_socket_dir() {
+  std::string dir;
+  if (const char* runtime = std::getenv("XDG_RUNTIME_DIR"); runtime != nullptr && *runtime == '/') {
+    detail::ensure_private_directory(runtime);
+    dir = std::string(runtime) + "/shmring";
+  } else {
+    dir = "/tmp/shmring-" + std::to_string(detail::current_uid());
+  }
+  detail::ensure_private_directory(dir);
+  return dir;
+}
+
+// --- Listener ------------------------------------------------------------------
+
+class Listener::Impl {
+ public:
+  Impl(std::string path, ChannelOptions options, nanoseconds handshake_timeout)
+      : path_(std::move(path)), options_(options), handshake_timeout_(handshake_timeout) {
+    validate(options_);
+    detail::ensure_private_directory(parent_directory(path_));
+    replace_stale_socket();
+    socket_ = detail::listen_unix(path_);
+    identity_ = detail::file_identity(path_);
+    const int listen_fd = socket_.get();
+    wait_set_ = detail::make_wait_set(std::span<const int>(&listen_fd, 1), -1);
+  }
+
+  ~Impl() { close(); }
+
+  void close() {
+    if (!socket_) return;
+    socket_.reset();
+    pending_.clear();
+    // Remove the path only if it is still ours (nobody replaced it since).
+    if (detail::file_identity(path_) == identity_) detail::remove_file(path_);
+  }
+
+  std::optional<Endpoint> try_accept() {
+    if (!socket_) throw Error(EBADF, "listener at '" + path_ + "' is closed");
+    take_new_connections();
+    const auto now = Clock::now();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      std::optional<Endpoint> endpoint;
+      bool done = false;
+      try {
+        done = advance(*it, now, endpoint);
+      } catch (const Error& e) {
+        refuse(it->socket.get(), e.what());
+        done = true;
+      }
+      if (done) {
+        detail::wait_set_remove(wait_set_.get(), it->socket.get());
+        it = pending_.erase(it);  // a handed-over socket was moved out before this
+      } else {
+        ++it;
+      }
+      if (endpoint) return endpoint;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Endpoint> accept_for(nanoseconds timeout) {
+    const bool forever = timeout.count() < 0;
+    const auto deadline = Clock::now() + (forever ? nanoseconds{0} : timeout);
+    for (;;) {
+      if (auto e = try_accept()) return e;
+      nanoseconds left{-1};
+      if (!forever) {
+        left = std::chrono::duration_cast<nanoseconds>(deadline - Clock::now());
+        if (left.count() <= 0) return std::nullopt;
+      }
+      // Wake at the earliest handshake deadline too, to drop stalled peers.
+      if (!pending_.empty()) {
+        const auto stall = std::chrono::duration_cast<nanoseconds>(earliest_deadline() - Clock::now());
+        left = left.count() < 0 ? std::max(stall, nanoseconds{0}) : std::clamp(stall, nanoseconds{0}, left);
+      }
+      const int fd = wait_set_.get();
+      detail::wait_any(std::span<const int>(&fd, 1), -1, left);
+    }
+  }
+
+  int fileno() const { return wait_set_.get(); }
+  const std::string& path() const { return path_; }
+  std::size_t refused_count() const {
+    std::lock_guard lock(mutex_);
+    return refused_;
+  }
+  std::string last_refusal() const {
+    std::lock_guard lock(mutex_);
+    return last_refusal_;
+  }
+
+ private:
+  struct Pending {
+    UniqueFd socket;
+    detail::PeerCredentials peer;
+    Clock::time_point deadline;
+  };
+
+  void replace_stale_socket() {
+    if (!detail::is_socket_file(path_)) {
+      if (detail::file_identity(path_).second != 0) {
+        throw Error(EEXIST, "listen at '" + path_ + "': the path exists and is not a socket");
+      }
+      return;
+    }
+    try {
+      UniqueFd probe = detail::connect_unix(path_);
+    } catch (const Error& e) {
+      if (e.code().value() == ECONNREFUSED) {
+        detail::remove_file(path_);  // left behind by a listener that died
+        return;
+      }
+      throw;
+    }
+    throw Error(EADDRINUSE, "listen at '" + path_ + "': another listener is active there");
+  }
+
+  void take_new_connections() {
+    while (UniqueFd fd = detail::accept_unix(socket_.get())) {
+      const auto peer = detail::peer_credentials(fd.get());
+      const uid_t own = detail::current_uid();
+      if (peer.uid != own) {
+        refuse(fd.get(), "uid " + std::to_string(peer.uid) + " (pid " + std::to_string(peer.pid) +
+                             ") may not connect: the listener at '" + path_ + "' accepts only its own uid " +
+                             std::to_string(own));
+        continue;
+      }
+      detail::wait_set_add(wait_set_.get(), fd.get());
+      pending_.push_back(Pending{std::move(fd), peer, Clock::now() + handshake_timeout_});
+    }
+  }
+
+  // Returns true when this pending connection is finished (handed over or dropped).
+  bool advance(Pending& p, Clock::time_point now, std::optional<Endpoint>& out) {
+    detail::Hello hello;
+    auto got = detail::receive_with_fds(p.socket.get(), std::as_writable_bytes(std::span(&hello, 1)), detail::kHelloFds);
+    if (got.would_block) {
+      if (now < p.deadline) return false;
+      throw Error(ETIMEDOUT, "peer pid " + std::to_string(p.peer.pid) + " did not complete the handshake in time");
+    }
+    if (got.bytes == 0) return true;  // the peer gave up; nothing to refuse
+    if (got.bytes != sizeof hello || hello.magic != detail::kHandshakeMagic || hello.kind != detail::kHello) {
+      throw Error(EPROTO, "peer pid " + std::to_string(p.peer.pid) + " sent something that is not a shmring hello");
+    }
+    if (hello.version != detail::kHandshakeVersion) {
+      throw Error(EPROTO, "peer speaks handshake version " + std::to_string(hello.version) + ", this listener " +
+                              std::to_string(detail::kHandshakeVersion));
+    }
+    if (got.fds.size() != detail::kHelloFds) {
+      throw Error(EPROTO, "hello carried " + std::to_string(got.fds.size()) + " descriptors, expected " +
+                              std::to_string(detail::kHelloFds));
+    }
+    UniqueFd wake[2][2] = {{std::move(got.fds[1]), std::move(got.fds[2])}, {std::move(got.fds[3]), std::move(got.fds[4])}};
+    auto channel = detail::attach_channel(std::move(got.fds[0]), wake);
+    channel->control()->pid[1] = detail::current_pid();
+    send_reply(p.socket.get(), true, "");
+    detail::wait_set_remove(wait_set_.get(), p.socket.get());
+    out = make_endpoint(std::move(channel), 1, options_, std::move(p.socket), p.peer.pid);
+    return true;
+  }
+
+  void refuse(int fd, const std::string& why) {
+    send_reply(fd, false, why);
+    std::lock_guard lock(mutex_);
+    ++refused_;
+    last_refusal_ = why;
+  }
+
+  Clock::time_point earliest_deadline() const {
+    auto t = Clock::time_point::max();
+    for (const auto& p : pending_) t = std::min(t, p.deadline);
+    return t;
+  }
+
+  std::string path_;
+  ChannelOptions options_;
+  nanoseconds handshake_timeout_;
+  UniqueFd socket_;
+  UniqueFd wait_set_;
+  std::pair<std::uint64_t, std::uint64_t> identity_;
+  std::list<Pending> pending_;
+  mutable std::mutex mutex_;
+  std::size_t refused_ = 0;
+  std::string last_refusal_;
+};
+
+Listener::Listener(std::string path, ChannelOptions options, nanoseconds handshake_timeout)
+    : impl_(std::make_unique<Impl>(std::move(path), options, handshake_timeout)) {}
+Listener::Listener(Listener&&) noexcept = default;
+Listener& Listener::operator=(Listener&&) noexcept = default;
+Listener::~Listener() = default;
+
+Endpoint Listener::accept() { return *impl_->accept_for(nanoseconds{-1}); }
+std::optional<Endpoint> Listener::accept_for(nanoseconds timeout) {
+  return impl_->accept_for(std::max(timeout, nanoseconds{0}));
+}
+std::optional<Endpoint> Listener::try_accept() { return impl_->try_accept(); }
+int Listener::fileno() const { return impl_->fileno(); }
+const std::string& Listener::path() const { return impl_->path(); }
+std::size_t Listener::refused_count() const { return impl_->refused_count(); }
+std::string Listener::last_refusal() const { return impl_->last_refusal(); }
+void Listener::close() { impl_->close(); }
+
+// --- connecting ---------------------------------------------------------------
+
+class PendingConnection::Impl {
+ public:
+  Impl(const std::string& path, const ChannelOptions& options) : path_(path), options_(options) {
+    validate(options_);
+    socket_ = detail::connect_unix(path_);
+    const auto peer = detail::peer_credentials(socket_.get());
+    if (peer.uid != detail::current_uid()) {
+      throw Error(EACCES, "connect to '" + path_ + "': the listener runs as uid " + std::to_string(peer.uid) +
+                              ", not as this process's uid " + std::to_string(detail::current_uid()));
+    }
+    peer_pid_ = peer.pid;
+    channel_ = detail::create_channel(options_);
+    const int fds[detail::kHelloFds] = {channel_->memory.get(), channel_->wake[0][0].get(), channel_->wake[0][1].get(),
+                                        channel_->wake[1][0].get(), channel_->wake[1][1].get()};
+    const detail::Hello hello;
+    detail::send_with_fds(socket_.get(), std::as_bytes(std::span(&hello, 1)), fds);
+    channel_->memory.reset();  // the listener has its own reference now
+  }
+
+  int fileno() const { return socket_.get(); }
+
+  std::optional<Endpoint> try_finish() {
+    if (!socket_) throw Error(EALREADY, "connect to '" + path_ + "' already finished");
+    detail::Reply reply;
+    auto got = detail::receive_with_fds(socket_.get(), std::as_writable_bytes(std::span(&reply, 1)), 0);
+    if (got.would_block) return std::nullopt;
+    if (got.bytes == 0) {
+      throw Error(ECONNRESET, "connect to '" + path_ + "': the listener closed the connection during the handshake");
+    }
+    if (got.bytes != sizeof reply || reply.magic != detail::kHandshakeMagic || reply.kind != detail::kReply) {
+      throw Error(EPROTO, "connect to '" + path_ + "': the listener's reply is not a shmring handshake reply");
+    }
+    if (reply.accepted != 1) {
+      const std::size_t n = std::min<std::size_t>(reply.text_length, sizeof reply.text - 1);
+      throw Error(ECONNREFUSED, "connect to '" + path_ + "': refused by the listener: " + std::string(reply.text, n));
+    }
+    return make_endpoint(std::move(channel_), 0, options_, std::move(socket_), peer_pid_);
+  }
+
+ private:
+  std::string path_;
+  ChannelOptions options_;
+  UniqueFd socket_;
+  std::int32_t peer_pid_ = 0;
+  std::shared_ptr<detail::ChannelResources> channel_;
+};
+
+PendingConnection::PendingConnection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PendingConnection::PendingConnection(PendingConnection&&) noexcept = default;
+PendingConnection& PendingConnection::operator=(PendingConnection&&) noexcept = default;
+PendingConnection::~PendingConnection() = default;
+
+PendingConnection PendingConnection::start(const std::string& path, const ChannelOptions& options) {
+  return PendingConnection(std::make_unique<Impl>(path, options));
+}
+int PendingConnection::fileno() const { return impl_->fileno(); }
+std::optional<Endpoint> PendingConnection::try_finish() { return impl_->try_finish(); }
+
+Endpoint connect(const std::string& path, const ChannelOptions& options, nanoseconds handshake_timeout) {
+  auto pending = PendingConnection::start(path, options);
+  const auto deadline = Clock::now() + handshake_timeout;
+  for (;;) {
+    if (auto endpoint = pending.try_finish()) return std::move(*endpoint);
+    const auto left = std::chrono::duration_cast<nanoseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      throw Error(ETIMEDOUT, "connect to '" + path + "': the listener did not answer the handshake in time "
+                             "(is it accepting?)");
+    }
+    const int fd = pending.fileno();
+    detail::wait_any(std::span<const int>(&fd, 1), -1, left);
+  }
+}
+
+}  // namespace shmring

@@ -1,0 +1,137 @@
+// Every operating-system call of the transport goes through this header, so
+// another OS can be added by writing one more platform_<os>.cpp. Linux today:
+// memfd, eventfd, epoll, Unix sockets with SCM_RIGHTS and SO_PEERCRED.
+//
+// Functions that can fail for reasons a caller must report throw
+// shmring::Error naming the operation; hot-path helpers return plain values.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <sys/types.h>
+#include <utility>
+#include <vector>
+
+namespace shmring::detail {
+
+// Owns one file descriptor; closes it on destruction.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) reset(std::exchange(other.fd_, -1));
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+// A shared mapping of a whole file descriptor; unmapped on destruction.
+class Mapping {
+ public:
+  Mapping() = default;
+  Mapping(void* base, std::size_t bytes) : base_(base), bytes_(bytes) {}
+  Mapping(Mapping&& other) noexcept
+      : base_(std::exchange(other.base_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+  Mapping& operator=(Mapping&& other) noexcept;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping();
+
+  std::byte* data() const { return static_cast<std::byte*>(base_); }
+  std::size_t size() const { return bytes_; }
+
+ private:
+  void* base_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+// --- shared memory --------------------------------------------------------
+// An anonymous memory file (no name anywhere, so nothing can outlive a crash),
+// mode 0600, sized and then sealed against shrinking or growing so a peer
+// cannot truncate it under our feet (which would turn reads into SIGBUS).
+UniqueFd create_sealed_memory(std::size_t bytes);
+// Checks a memory fd received from a peer: a regular memory file, sealed
+// against shrinking. Returns its size. Throws Error(EPROTO) saying what is wrong.
+std::size_t check_received_memory(int fd);
+Mapping map_shared(int fd, std::size_t bytes);
+
+// --- wake-ups ---------------------------------------------------------------
+UniqueFd make_eventfd();                 // non-blocking, close-on-exec
+void eventfd_ring(int fd);               // add one; never blocks
+void eventfd_drain(int fd);              // reset to zero; never blocks
+bool is_eventfd(int fd);
+
+// An epoll set over `fds`, readable when any of them is: lets an event loop
+// wait on one descriptor. `hangup_only` fds are watched for hang-up, not input.
+UniqueFd make_wait_set(std::span<const int> readable_fds, int hangup_only_fd);
+
+void wait_set_add(int wait_set, int fd);     // watch fd for input or hang-up
+void wait_set_remove(int wait_set, int fd);
+
+struct WaitResult {
+  bool timed_out = false;
+  bool hung_up = false;  // hangup_fd reported hang-up or error
+};
+// Waits until one of `readable_fds` is readable or `hangup_fd` (if >= 0) hung
+// up, or `timeout` passes (negative = forever). Retries on EINTR.
+WaitResult wait_any(std::span<const int> readable_fds, int hangup_fd, std::chrono::nanoseconds timeout);
+// Non-blocking: has the peer end of this socket gone (closed or process died)?
+bool has_hung_up(int socket_fd);
+
+// --- Unix sockets -------------------------------------------------------------
+struct PeerCredentials {
+  pid_t pid;
+  uid_t uid;
+  gid_t gid;
+};
+PeerCredentials peer_credentials(int socket_fd);
+
+// Makes sure `dir` exists, is owned by us and is not accessible to others
+// (creates it 0700 if missing). Throws Error(EACCES/ENOTDIR/...) otherwise.
+void ensure_private_directory(const std::string& dir);
+UniqueFd listen_unix(const std::string& path);           // non-blocking listening socket
+UniqueFd accept_unix(int listen_fd);                     // empty fd if none pending (EAGAIN)
+UniqueFd connect_unix(const std::string& path);          // blocking connect, then non-blocking fd
+
+// Sends `bytes` and `fds` in one message. Throws Error on failure.
+void send_with_fds(int socket_fd, std::span<const std::byte> bytes, std::span<const int> fds);
+struct Received {
+  std::size_t bytes = 0;        // 0 with !would_block means the peer closed
+  bool would_block = false;
+  std::vector<UniqueFd> fds;
+};
+// Non-blocking receive of one message with any fds attached (at most max_fds).
+Received receive_with_fds(int socket_fd, std::span<std::byte> buffer, std::size_t max_fds);
+
+// --- misc ---------------------------------------------------------------------
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+pid_t current_pid();
+// Identity of a filesystem entry (device, inode); {0, 0} if missing.
+std::pair<std::uint64_t, std::uint64_t> file_identity(const std::string& path);
+bool is_socket_file(const std::string& path);
+void remove_file(const std::string& path);
+uid_t current_uid();
+std::string errno_text(int errno_value);
+
+}  // namespace shmring::detail

@@ -1,0 +1,288 @@
+// One direction of a channel: a single-producer single-consumer ring of
+// variable-length frames in shared memory. RingWriter is the producer's half,
+// RingReader the consumer's; each lives in its own process (or thread) and
+// keeps its position privately, publishing only what the other side needs.
+//
+// How the two halves meet (see layout.hpp for the bytes):
+// - The writer's progress is published in the frames themselves: each frame's
+//   header is its commit word, stored last with release order. The reader
+//   polls the header at its position, so a small message and its "ready" flag
+//   share a cache line and the writer has no index the reader must load.
+// - The reader's progress is RingControl::head, on its own cache line. The
+//   writer keeps a cached copy and reloads it only when the cached free space
+//   is not enough, so in steady streaming it rarely touches the reader's line.
+// - A frame never wraps: if it does not fit before the ring's end, a padding
+//   frame fills the rest and the frame starts at offset 0. Every payload is
+//   contiguous (zero-copy peek) and 8-byte aligned.
+// - Parking: a side that must sleep announces it (reader_parked /
+//   writer_parked) and re-checks; the other side checks the flag after each
+//   publication. Both pairs are "store; seq_cst fence; load" (Dekker), which is
+//   what rules out the lost wake-up. The fence is the only full barrier on the
+//   hot path; batched publication pays it once per batch.
+//
+// Everything read from shared memory is validated: a frame header must carry
+// the right position tag, known flags and a length that fits; the head must
+// stay between the writer's cached head and its tail. Any violation is
+// reported as a Fault with a sentence saying what was wrong, and the ring
+// touches nothing outside its bytes.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "layout.hpp"
+
+namespace shmring::detail {
+
+// The location of one ring inside a mapped segment.
+struct RingView {
+  std::byte* data = nullptr;       // ring_bytes bytes
+  std::uint64_t ring_bytes = 0;    // power of two
+  RingControl* control = nullptr;  // in the control block
+  std::uint64_t max_frame_payload = 0;
+  const char* name = "ring";       // for fault messages, e.g. "ring A->B"
+};
+
+// Largest payload of one frame for a ring of `ring_bytes`: frames are capped at
+// a quarter of the ring so several are in flight and padding never starves it.
+constexpr std::uint64_t max_frame_payload_for(std::uint64_t ring_bytes) {
+  return ring_bytes / 4 - kFrameHeaderBytes;
+}
+
+struct Fault {
+  std::string what;  // empty while nothing is wrong
+};
+
+inline std::atomic_ref<std::uint64_t> header_at(std::byte* ring, std::uint64_t offset) {
+  return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(ring + offset));
+}
+
+class RingWriter {
+ public:
+  RingWriter() = default;
+  explicit RingWriter(RingView view) : v_(view), mask_(view.ring_bytes - 1) {}
+
+  // Reserves room for a frame of `payload` bytes (<= max_frame_payload) and
+  // returns where its payload goes, or nullptr if the ring lacks room (or the
+  // reader's head is invalid: then `fault` says why).
+  std::byte* try_reserve(std::uint64_t payload, Fault& fault) {
+    const std::uint64_t offset = tail_ & mask_;
+    const std::uint64_t to_end = v_.ring_bytes - offset;
+    const std::uint64_t need = frame::footprint(payload);
+    const std::uint64_t pad = need > to_end ? to_end : 0;
+    // + one header: the slot after the frame is zeroed at commit (see layout.hpp).
+    const std::uint64_t wanted = pad + need + kFrameHeaderBytes;
+    if (wanted > v_.ring_bytes - (tail_ - cached_head_) && !refresh_head(wanted, fault)) return nullptr;
+    pad_ = pad;
+    reserved_ = payload;
+    return v_.data + ((tail_ + pad) & mask_) + kFrameHeaderBytes;
+  }
+
+  // Publishes the frame reserved last, with `payload` <= the reserved bytes.
+  // `flags` are frame::kFirst / kLast. Does not wake the reader: call
+  // reader_needs_wake() after the last commit of a batch.
+  void commit(std::uint64_t payload, std::uint64_t flags) {
+    const std::uint64_t at = tail_ + pad_;
+    const std::uint64_t next = at + frame::footprint(payload);
+    // Zero the next header slot before this frame becomes visible, so the
+    // reader finds 0 there, not bytes of an earlier lap. Relaxed is enough: the
+    // release store below orders it before the reader's acquire of this header.
+    header_at(v_.data, next & mask_).store(0, std::memory_order_relaxed);
+    // SYNC POINT with the reader's acquire load in RingReader::peek: the
+    // payload and the zeroed next slot are visible once this header is.
+    header_at(v_.data, at & mask_)
+        .store(frame::encode(at, static_cast<std::uint32_t>(payload), flags), std::memory_order_release);
+    if (pad_ != 0) {
+      // Published after the frame it skips to, so a reader that sees the pad
+      // (acquire) also sees the frame at offset 0 (release order).
+      header_at(v_.data, tail_ & mask_)
+          .store(frame::encode(tail_, static_cast<std::uint32_t>(pad_ - kFrameHeaderBytes), frame::kPad),
+                 std::memory_order_release);
+    }
+    tail_ = next;
+    pad_ = 0;
+    reserved_ = 0;
+  }
+
+  // After publishing: true if the reader is parked and must be woken (the
+  // caller rings its eventfd). Clears the flag so one park costs one ring.
+  bool reader_needs_wake() {
+    // SYNC POINT with RingReader::announce_parked: our header store and the
+    // reader's flag store are each followed by a seq_cst fence before the
+    // load of the other's, so at least one side sees the other (no lost wake).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (v_.control->reader_parked.load(std::memory_order_relaxed) == 0) return false;
+    // Relaxed: the flag carries no data, only "someone must ring".
+    return v_.control->reader_parked.exchange(0, std::memory_order_relaxed) != 0;
+  }
+
+  // Announces that the writer will sleep until `payload` bytes fit, then
+  // re-checks. Returns true if it must really sleep, false if room appeared.
+  bool announce_parked(std::uint64_t payload, Fault& fault) {
+    // Relaxed store: the fence below orders it before the head reload.
+    v_.control->writer_parked.store(1, std::memory_order_relaxed);
+    // SYNC POINT with RingReader::writer_needs_wake (Dekker pair, see above).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (has_room_for(payload, fault) || !fault.what.empty()) {
+      v_.control->writer_parked.store(0, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  void cancel_parked() { v_.control->writer_parked.store(0, std::memory_order_relaxed); }
+
+  bool has_room_for(std::uint64_t payload, Fault& fault) {
+    const std::uint64_t offset = tail_ & mask_;
+    const std::uint64_t to_end = v_.ring_bytes - offset;
+    const std::uint64_t need = frame::footprint(payload);
+    const std::uint64_t wanted = (need > to_end ? to_end : 0) + need + kFrameHeaderBytes;
+    return wanted <= v_.ring_bytes - (tail_ - cached_head_) || refresh_head(wanted, fault);
+  }
+
+  std::uint64_t tail() const { return tail_; }
+  std::uint64_t max_frame_payload() const { return v_.max_frame_payload; }
+
+ private:
+  bool refresh_head(std::uint64_t wanted, Fault& fault) {
+    // SYNC POINT with RingReader::release: acquire makes the reader's reads of
+    // the bytes before `head` happen-before our overwriting them.
+    const std::uint64_t head = v_.control->head.load(std::memory_order_acquire);
+    if (head < cached_head_ || head > tail_ || (head % kFrameAlign) != 0) {
+      fault.what = std::string(v_.name) + ": reader's head " + std::to_string(head) +
+                   " is outside [" + std::to_string(cached_head_) + ", " + std::to_string(tail_) +
+                   "] or misaligned";
+      return false;
+    }
+    cached_head_ = head;
+    return wanted <= v_.ring_bytes - (tail_ - cached_head_);
+  }
+
+  RingView v_{};
+  std::uint64_t mask_ = 0;
+  std::uint64_t tail_ = 0;         // our position: bytes written
+  std::uint64_t cached_head_ = 0;  // the reader's head as last seen
+  std::uint64_t pad_ = 0;          // padding before the reserved frame
+  std::uint64_t reserved_ = 0;
+};
+
+// A frame as the reader sees it: a view into shared memory.
+struct FrameView {
+  const std::byte* payload = nullptr;
+  std::uint32_t length = 0;
+  std::uint64_t flags = 0;
+};
+
+class RingReader {
+ public:
+  RingReader() = default;
+  explicit RingReader(RingView view) : v_(view), mask_(view.ring_bytes - 1) {}
+
+  enum class Peek { frame, empty, fault };
+
+  // Looks at the next frame without consuming it (padding is skipped).
+  Peek peek(FrameView& out, Fault& fault) {
+    for (;;) {
+      const std::uint64_t offset = head_ & mask_;
+      // SYNC POINT with RingWriter::commit's release store of this header.
+      const std::uint64_t h = header_at(v_.data, offset).load(std::memory_order_acquire);
+      if (h == 0) return Peek::empty;
+      const std::uint64_t flags = frame::flags_of(h);
+      const std::uint64_t length = frame::length_of(h);
+      const std::uint64_t to_end = v_.ring_bytes - offset;
+      if (frame::header_tag(h) != frame::tag_of(head_) || (flags & ~frame::kKnownFlags) != 0 ||
+          (flags & frame::kCommitted) == 0) {
+        return bad(fault, "frame header 0x" + hex(h) + " at position " + std::to_string(head_) +
+                              " has a wrong position tag or unknown flags");
+      }
+      if ((flags & frame::kPad) != 0) {
+        if (length + kFrameHeaderBytes != to_end || (flags & (frame::kFirst | frame::kLast)) != 0) {
+          return bad(fault, "padding frame at position " + std::to_string(head_) + " has length " +
+                                std::to_string(length) + " but " + std::to_string(to_end) +
+                                " bytes remain to the ring's end");
+        }
+        advance(to_end);
+        continue;
+      }
+      if (length > v_.max_frame_payload || frame::footprint(length) > to_end) {
+        return bad(fault, "frame at position " + std::to_string(head_) + " has length " +
+                              std::to_string(length) + ", more than the " +
+                              std::to_string(std::min<std::uint64_t>(v_.max_frame_payload,
+                                                                     to_end - kFrameHeaderBytes)) +
+                              " bytes a frame may hold there");
+      }
+      out.payload = v_.data + offset + kFrameHeaderBytes;
+      out.length = static_cast<std::uint32_t>(length);
+      out.flags = flags;
+      current_ = frame::footprint(length);
+      return Peek::frame;
+    }
+  }
+
+  // Consumes the frame returned by the last peek().
+  void release() {
+    advance(current_);
+    current_ = 0;
+  }
+
+  // True if the ring holds a frame (or padding) at our position.
+  bool has_data() const {
+    return header_at(v_.data, head_ & mask_).load(std::memory_order_acquire) != 0;
+  }
+
+  // After releasing: true if the writer is parked waiting for room and must be
+  // woken (the caller rings its eventfd). Clears the flag.
+  bool writer_needs_wake() {
+    // SYNC POINT with RingWriter::announce_parked: head store vs flag store,
+    // each followed by a seq_cst fence before loading the other's (Dekker).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (v_.control->writer_parked.load(std::memory_order_relaxed) == 0) return false;
+    return v_.control->writer_parked.exchange(0, std::memory_order_relaxed) != 0;
+  }
+
+  // Announces that the reader will sleep until a frame arrives, then
+  // re-checks. Returns true if it must really sleep.
+  bool announce_parked() {
+    v_.control->reader_parked.store(1, std::memory_order_relaxed);
+    // SYNC POINT with RingWriter::reader_needs_wake (Dekker pair).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (has_data()) {
+      v_.control->reader_parked.store(0, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  void cancel_parked() { v_.control->reader_parked.store(0, std::memory_order_relaxed); }
+
+  std::uint64_t head() const { return head_; }
+
+ private:
+  void advance(std::uint64_t bytes) {
+    head_ += bytes;
+    // SYNC POINT with RingWriter::refresh_head: release publishes that we are
+    // done reading everything before head_, so the writer may reuse it.
+    v_.control->head.store(head_, std::memory_order_release);
+  }
+
+  Peek bad(Fault& fault, std::string what) {
+    fault.what = std::string(v_.name) + ": " + what;
+    return Peek::fault;
+  }
+
+  static std::string hex(std::uint64_t v) {
+    char buf[20];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+    return buf;
+  }
+
+  RingView v_{};
+  std::uint64_t mask_ = 0;
+  std::uint64_t head_ = 0;     // our position: bytes consumed
+  std::uint64_t current_ = 0;  // footprint of the peeked frame
+};
+
+}  // namespace shmring::detail
