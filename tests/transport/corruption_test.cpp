@@ -1,0 +1,301 @@
+// A buggy or hostile peer writes garbage into shared memory: every field it
+// can touch must end in Status::corrupt (or a refused attach) with a sentence
+// saying what was wrong — never a crash, never a read outside the segment.
+// Run under ASan to make "never outside the segment" checkable.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <random>
+
+#include "channel.hpp"
+#include "endpoint_core.hpp"
+#include "layout.hpp"
+#include "shmring/shmring.hpp"
+#include "test_support.hpp"
+
+namespace shmring {
+namespace {
+
+using detail::ControlBlock;
+using detail::UniqueFd;
+namespace frame = detail::frame;
+using testing::bytes_of;
+
+ChannelOptions small_ring() {
+  ChannelOptions o;
+  o.ring_bytes = 4096;
+  o.spin_budget = std::chrono::nanoseconds{0};
+  return o;
+}
+
+// A pair plus raw access to the a->b ring, which b reads.
+struct CorruptiblePair {
+  CorruptiblePair() : pair(make_pair(small_ring())) {}
+  ControlBlock& control() { return *pair.a.core().control_for_tests(); }
+  std::byte* ring_a_to_b() { return pair.a.core().ring_for_tests(0); }
+  void put_header(std::uint64_t offset, std::uint64_t header) { std::memcpy(ring_a_to_b() + offset, &header, 8); }
+  void put_u64(std::uint64_t offset, std::uint64_t v) { std::memcpy(ring_a_to_b() + offset, &v, 8); }
+
+  // b receives; expect corrupt and a reason containing `words`.
+  void expect_reader_finds(const std::string& words) {
+    std::vector<std::byte> got;
+    EXPECT_EQ(pair.b.try_recv(got), Status::corrupt);
+    EXPECT_EQ(pair.b.state(), EndpointState::corrupt);
+    EXPECT_NE(pair.b.reason().find(words), std::string::npos) << pair.b.reason();
+    // The peer learns at once: the channel is aborted with the reason.
+    EXPECT_EQ(pair.a.state(), EndpointState::aborted);
+    EXPECT_NE(pair.a.reason().find("corrupt data found"), std::string::npos) << pair.a.reason();
+    EXPECT_EQ(pair.b.try_recv(got), Status::corrupt);  // stays corrupt
+    EXPECT_EQ(pair.b.send(bytes_of("x")), Status::corrupt);
+  }
+
+  Pair pair;
+};
+
+TEST(Corruption, header_with_a_wrong_position_tag) {
+  CorruptiblePair sut;
+  sut.put_header(0, frame::encode(8, 4, frame::kFirst | frame::kLast));
+  sut.expect_reader_finds("position tag");
+}
+
+TEST(Corruption, header_with_unknown_flags) {
+  CorruptiblePair sut;
+  sut.put_header(0, frame::encode(0, 4, frame::kFirst | frame::kLast) | (std::uint64_t{0x80} << 32));
+  sut.expect_reader_finds("unknown flags");
+}
+
+TEST(Corruption, frame_length_beyond_the_frame_limit) {
+  CorruptiblePair sut;
+  sut.put_header(0, frame::encode(0, 0xFFFFFFF0u, frame::kFirst | frame::kLast));
+  sut.expect_reader_finds("has length 4294967280");
+}
+
+TEST(Corruption, frame_running_past_the_rings_end) {
+  CorruptiblePair sut;
+  // Move both sides to offset 4064 (32 bytes before the end) with real traffic.
+  std::vector<std::byte> got;
+  const std::string m(1000, 'm');  // footprint 1008
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(sut.pair.a.try_send(bytes_of(m)), Status::ok);
+    ASSERT_EQ(sut.pair.b.try_recv(got), Status::ok);
+  }
+  const std::string n(24, 'n');  // footprint 32: 4032 + 32 = 4064
+  ASSERT_EQ(sut.pair.a.try_send(bytes_of(n)), Status::ok);
+  ASSERT_EQ(sut.pair.b.try_recv(got), Status::ok);
+  sut.put_header(4064, frame::encode(4064, 100, frame::kFirst | frame::kLast));  // 108 bytes > 32 left
+  sut.expect_reader_finds("bytes a frame may hold there");
+}
+
+TEST(Corruption, padding_frame_of_the_wrong_length) {
+  CorruptiblePair sut;
+  sut.put_header(0, frame::encode(0, 64, frame::kPad));  // must reach the end: 4088
+  sut.expect_reader_finds("padding frame");
+}
+
+TEST(Corruption, continuation_fragment_with_no_message_started) {
+  CorruptiblePair sut;
+  sut.put_header(0, frame::encode(0, 4, frame::kLast));
+  sut.expect_reader_finds("continuation fragment");
+}
+
+TEST(Corruption, first_fragment_shorter_than_its_length_prefix) {
+  CorruptiblePair sut;
+  sut.put_header(0, frame::encode(0, 4, frame::kFirst));
+  sut.expect_reader_finds("shorter than its length prefix");
+}
+
+TEST(Corruption, fragmented_message_announcing_more_than_the_maximum) {
+  CorruptiblePair sut;
+  sut.put_u64(8, std::uint64_t{1} << 40);
+  sut.put_header(0, frame::encode(0, 16, frame::kFirst));
+  sut.expect_reader_finds("more than the channel's maximum");
+}
+
+TEST(Corruption, new_message_starting_inside_a_fragmented_one) {
+  CorruptiblePair sut;
+  sut.put_u64(8, 100);  // announces 100 bytes, carries 8
+  sut.put_header(0, frame::encode(0, 16, frame::kFirst));
+  sut.put_header(24, frame::encode(24, 4, frame::kFirst | frame::kLast));
+  sut.expect_reader_finds("new message started");
+}
+
+TEST(Corruption, fragments_adding_up_to_more_than_announced) {
+  CorruptiblePair sut;
+  sut.put_u64(8, 10);  // announces 10 bytes, carries 8
+  sut.put_header(0, frame::encode(0, 16, frame::kFirst));
+  sut.put_header(24, frame::encode(24, 8, frame::kLast));
+  sut.expect_reader_finds("more than the announced");
+}
+
+TEST(Corruption, last_fragment_ending_a_message_too_short) {
+  CorruptiblePair sut;
+  sut.put_u64(8, 100);
+  sut.put_header(0, frame::encode(0, 16, frame::kFirst));
+  sut.put_header(24, frame::encode(24, 8, frame::kLast));
+  sut.expect_reader_finds("last fragment ends");
+}
+
+TEST(Corruption, peer_closing_in_the_middle_of_a_fragmented_message) {
+  CorruptiblePair sut;
+  sut.put_u64(8, 100);
+  sut.put_header(0, frame::encode(0, 16, frame::kFirst));
+  sut.control().state.fetch_or(detail::state::side_bits(0, detail::state::kSendClosed));
+  sut.expect_reader_finds("in the middle of a fragmented message");
+}
+
+TEST(Corruption, readers_head_outside_the_writers_range) {
+  CorruptiblePair sut;
+  const std::string m(1000, 'm');
+  while (sut.pair.a.try_send(bytes_of(m)) == Status::ok) {
+  }
+  sut.control().ring[0].head.store(123456789);
+  EXPECT_EQ(sut.pair.a.try_send(bytes_of(m)), Status::corrupt);
+  EXPECT_NE(sut.pair.a.reason().find("head"), std::string::npos) << sut.pair.a.reason();
+  EXPECT_EQ(sut.pair.b.state(), EndpointState::aborted);
+}
+
+TEST(Corruption, readers_head_misaligned) {
+  CorruptiblePair sut;
+  const std::string m(1000, 'm');
+  while (sut.pair.a.try_send(bytes_of(m)) == Status::ok) {
+  }
+  sut.control().ring[0].head.store(1001);
+  EXPECT_EQ(sut.pair.a.try_send(bytes_of(m)), Status::corrupt);
+}
+
+TEST(Corruption, abort_reason_with_a_huge_length_is_clamped) {
+  CorruptiblePair sut;
+  sut.control().abort.length = 0xFFFFFFFF;
+  sut.control().abort.stage.store(2);
+  std::memset(sut.control().abort.text, 'z', sizeof sut.control().abort.text);
+  sut.control().state.fetch_or(detail::state::kAborted);
+  const std::string reason = sut.pair.b.reason();
+  EXPECT_LT(reason.size(), 300u);
+  EXPECT_NE(reason.find("zzz"), std::string::npos);
+}
+
+TEST(Corruption, random_garbage_at_the_readers_position_never_crashes) {
+  std::mt19937_64 rng(42);
+  int corrupt = 0;
+  for (int i = 0; i < 2000; ++i) {
+    CorruptiblePair sut;
+    // Random words where the next headers and payloads would be.
+    for (std::uint64_t off = 0; off < 256; off += 8) sut.put_u64(off, rng());
+    if (i % 2 == 0) sut.put_header(0, (rng() & ~(std::uint64_t{0xFFFFFF} << 40)) | (std::uint64_t{1} << 32));
+    std::vector<std::byte> got;
+    Status st;
+    do {
+      st = sut.pair.b.try_recv(got);
+    } while (st == Status::ok);
+    EXPECT_TRUE(st == Status::corrupt || st == Status::would_block) << to_string(st);
+    corrupt += st == Status::corrupt;
+  }
+  EXPECT_GT(corrupt, 1900);  // a random word is almost never a valid header
+}
+
+// --- attaching to a segment someone else made ----------------------------------
+
+struct Handed {
+  std::shared_ptr<detail::ChannelResources> creator;
+  ControlBlock& control() { return *creator->control(); }
+
+  Handed() : creator(detail::create_channel(small_ring())) {}
+
+  // Attach from duplicates of the creator's fds, as a listener would.
+  std::shared_ptr<detail::ChannelResources> attach() {
+    UniqueFd wake[2][2];
+    for (int s = 0; s < 2; ++s)
+      for (int r = 0; r < 2; ++r) wake[s][r] = UniqueFd(::dup(creator->wake[s][r].get()));
+    return detail::attach_channel(UniqueFd(::dup(creator->memory.get())), wake);
+  }
+
+  void expect_attach_refused(const std::string& words) {
+    try {
+      attach();
+      FAIL() << "attached to a bad segment";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code().value(), EPROTO);
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  }
+};
+
+TEST(AttachCorruption, a_good_segment_attaches) {
+  Handed sut;
+  auto res = sut.attach();
+  EXPECT_EQ(res->ring_bytes, 4096u);
+}
+
+TEST(AttachCorruption, bad_magic) {
+  Handed sut;
+  sut.control().magic = 0x1234;
+  sut.expect_attach_refused("magic");
+}
+
+TEST(AttachCorruption, other_layout_version) {
+  Handed sut;
+  sut.control().layout_version = 99;
+  sut.expect_attach_refused("layout version is 99");
+}
+
+TEST(AttachCorruption, wrong_control_block_size) {
+  Handed sut;
+  sut.control().control_bytes = 64;
+  sut.expect_attach_refused("control block size");
+}
+
+TEST(AttachCorruption, segment_size_that_disagrees_with_the_file) {
+  Handed sut;
+  sut.control().segment_bytes = 1 << 30;
+  sut.expect_attach_refused("segment claims");
+}
+
+TEST(AttachCorruption, ring_size_not_a_power_of_two) {
+  Handed sut;
+  sut.control().ring_bytes = 3000;
+  sut.expect_attach_refused("not a power of two");
+}
+
+TEST(AttachCorruption, ring_offsets_outside_the_segment) {
+  Handed sut;
+  sut.control().ring_offset[1] = 1 << 20;
+  sut.expect_attach_refused("ring offsets");
+}
+
+TEST(AttachCorruption, maximum_message_size_out_of_range) {
+  Handed sut;
+  sut.control().max_message_bytes = 0;
+  sut.expect_attach_refused("maximum message size");
+}
+
+TEST(AttachCorruption, memory_that_is_not_sealed) {
+  Handed sut;
+  UniqueFd unsealed(::memfd_create("not-sealed", MFD_CLOEXEC));
+  ASSERT_EQ(::ftruncate(unsealed.get(), 4096 * 3), 0);
+  UniqueFd wake[2][2];
+  try {
+    detail::attach_channel(std::move(unsealed), wake);
+    FAIL() << "attached to an unsealed memory file";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not sealed"), std::string::npos) << e.what();
+  }
+}
+
+TEST(AttachCorruption, wake_descriptor_that_is_not_an_eventfd) {
+  Handed sut;
+  UniqueFd wake[2][2];
+  for (int s = 0; s < 2; ++s)
+    for (int r = 0; r < 2; ++r) wake[s][r] = UniqueFd(::dup(sut.creator->wake[s][r].get()));
+  wake[1][1] = UniqueFd(::dup(sut.creator->memory.get()));
+  try {
+    detail::attach_channel(UniqueFd(::dup(sut.creator->memory.get())), wake);
+    FAIL() << "accepted a memory file as an eventfd";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not an eventfd"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace shmring
