@@ -2,12 +2,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
+#include <csignal>
+#include <cstring>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <mutex>
 #include <span>
 #include <string>
 #include <sys/types.h>
@@ -21,31 +21,33 @@ namespace shmring::testing {
 // Ends the whole test program with a message if a test hangs: tests that
 // could deadlock run under one, so a lost wake-up fails loudly instead of
 // stalling CI. It bounds a hang, it does not time the code.
+//
+// It uses alarm()/SIGALRM rather than a thread on purpose: a test that forks
+// must have no other threads at fork time (a forked child of a multi-threaded
+// process can deadlock on a lock another thread held), and alarms are not
+// inherited by children.
 class Watchdog {
  public:
-  explicit Watchdog(std::chrono::seconds limit, std::string what = "test")
-      : thread_([this, limit, what] {
-          std::unique_lock lock(mutex_);
-          if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
-            std::fprintf(stderr, "watchdog: %s still running after %llds: deadlock or lost wake-up\n",
-                         what.c_str(), static_cast<long long>(limit.count()));
-            std::_Exit(99);
-          }
-        }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
+  explicit Watchdog(std::chrono::seconds limit, const char* what = "test") {
+    what_ = what;
+    struct sigaction sa {};
+    sa.sa_handler = &Watchdog::fire;
+    ::sigaction(SIGALRM, &sa, nullptr);
+    ::alarm(static_cast<unsigned>(limit.count()));
   }
+  ~Watchdog() { ::alarm(0); }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
 
  private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
+  static void fire(int) {
+    static const char prefix[] = "watchdog: still running after its limit (deadlock or lost wake-up): ";
+    (void)!::write(2, prefix, sizeof prefix - 1);
+    (void)!::write(2, what_, std::strlen(what_));
+    (void)!::write(2, "\n", 1);
+    std::_Exit(99);
+  }
+  static inline const char* what_ = "test";
 };
 
 inline std::span<const std::byte> bytes_of(const std::string& s) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "shmring/shmring.hpp"
@@ -53,7 +54,7 @@ inline std::size_t send_traffic(Endpoint& ep, const TrafficPlan& plan) {
         st = ep.send(buf);
         break;
       case 1:
-        while ((st = ep.try_send(buf)) == Status::would_block) cpu_pause();
+        while ((st = ep.try_send(buf)) == Status::would_block) std::this_thread::yield();
         break;
       case 2:
         while ((st = ep.send_for(buf, std::chrono::microseconds(50))) == Status::timeout) {
@@ -99,7 +100,7 @@ inline std::size_t receive_traffic(Endpoint& ep, const TrafficPlan& plan) {
         n = got.size();
         break;
       case 1:
-        while ((st = ep.try_recv(got)) == Status::would_block) cpu_pause();
+        while ((st = ep.try_recv(got)) == Status::would_block) std::this_thread::yield();
         sum = checksum(got);
         n = got.size();
         break;

@@ -256,12 +256,17 @@ Status EndpointCore::empty_status(bool& retry) {
     retry = true;  // sent before the close / death: deliver it first
     return Status::ok;
   }
-  if (assembling_) {
-    return corrupt("the peer " + std::string(peer_eof ? "closed its side" : "died") +
-                   " in the middle of a fragmented message (" + std::to_string(assembly_.size()) + " of " +
-                   std::to_string(assembly_total_) + " bytes received)");
+  if (peer_eof && assembling_) {
+    // A live peer finishes or aborts a started message before it closes.
+    return corrupt("the peer closed its side in the middle of a fragmented message (" +
+                   std::to_string(assembly_.size()) + " of " + std::to_string(assembly_total_) + " bytes received)");
   }
-  return peer_eof ? Status::peer_closed : Status::peer_died;
+  if (!peer_eof) {
+    assembling_ = false;  // a dead peer's half message is dropped: it was never complete
+    assembly_.clear();
+    return Status::peer_died;
+  }
+  return Status::peer_closed;
 }
 
 Status EndpointCore::next_message(std::span<const std::byte>& view) {
