@@ -105,6 +105,11 @@ void shmring_round_trip_threads(benchmark::State& state, const ChannelOptions& o
 }
 
 void RoundTrip_Shmring_Spin(benchmark::State& state) { shmring_round_trip_threads(state, spinning()); }
+void RoundTrip_Shmring_Spin_Ring(benchmark::State& state) {
+  ChannelOptions o = spinning();
+  o.ring_bytes = static_cast<std::size_t>(state.range(1));
+  shmring_round_trip_threads(state, o);
+}
 void RoundTrip_Shmring_Parked(benchmark::State& state) { shmring_round_trip_threads(state, parking()); }
 
 void RoundTrip_Shmring_Spin_Processes(benchmark::State& state) {
@@ -204,7 +209,7 @@ void Stream_Shmring(benchmark::State& state) {
   set_throughput(state);
 }
 
-// Zero-copy and batched: reserve/commit in place, one wake-up check per 32.
+// Batched publication: 32 messages per send_batch call.
 void Stream_Shmring_Batched(benchmark::State& state) {
   auto [a, b] = make_pair(spinning());
   std::thread reader([&b] {
@@ -216,19 +221,18 @@ void Stream_Shmring_Batched(benchmark::State& state) {
     }
   });
   pin_to_cpu(0);
-  const std::size_t size = static_cast<std::size_t>(state.range(0));
-  std::uint64_t n = 0;
+  constexpr std::size_t kBatch = 32;
+  const std::vector<std::byte> m(static_cast<std::size_t>(state.range(0)), std::byte{1});
+  const std::vector<std::span<const std::byte>> batch(kBatch, std::span<const std::byte>(m));
   for (auto _ : state) {
-    std::span<std::byte> slot;
-    if (a.reserve(size, slot) != Status::ok) state.SkipWithError("reserve failed");
-    std::memset(slot.data(), 1, size);
-    a.commit(size, (++n % 32) == 0);
+    std::size_t sent = 0;
+    if (a.send_batch(batch, sent) != Status::ok) state.SkipWithError("send_batch failed");
   }
-  a.flush();
   a.close();
   reader.join();
   unpin();
-  set_throughput(state);
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  state.SetBytesProcessed(state.iterations() * kBatch * state.range(0));
 }
 
 void Stream_UnixSocketpair(benchmark::State& state) {
@@ -271,6 +275,7 @@ void Stream_Memcpy(benchmark::State& state) {
 
 BENCHMARK(RoundTrip_AtomicFloor)->Arg(8)->UseRealTime();
 BENCHMARK(RoundTrip_Shmring_Spin)->Arg(64)->UseRealTime();
+BENCHMARK(RoundTrip_Shmring_Spin_Ring)->Args({64, 4096})->Args({64, 65536})->Args({64, 262144})->Args({64, 1 << 20})->UseRealTime();
 BENCHMARK(RoundTrip_Shmring_Spin_Processes)->Arg(64)->UseRealTime();
 BENCHMARK(RoundTrip_Shmring_Parked)->Arg(64)->UseRealTime();
 BENCHMARK(RoundTrip_UnixSocketpair)->Arg(64)->UseRealTime();

@@ -369,6 +369,62 @@ TEST(Endpoint, batched_commits_are_delivered_after_one_flush) {
   EXPECT_EQ(got.get(), 10);
 }
 
+TEST(Endpoint, send_batch_delivers_every_message_in_order_with_large_ones_mixed_in) {
+  auto [a, b] = make_pair(small_ring());
+  std::vector<std::vector<std::byte>> messages;
+  for (int i = 0; i < 40; ++i) messages.push_back(pattern(i % 10 == 9 ? 3000 : 1 + i * 7, i));
+  std::vector<std::span<const std::byte>> views(messages.begin(), messages.end());
+  Watchdog dog(60s);
+  auto got = std::async(std::launch::async, [&b] {
+    std::vector<std::vector<std::byte>> out(40);
+    for (auto& m : out)
+      if (b.recv(m) != Status::ok) break;
+    return out;
+  });
+  std::size_t sent = 0;
+  ASSERT_EQ(a.send_batch(views, sent), Status::ok);
+  EXPECT_EQ(sent, 40u);
+  EXPECT_EQ(got.get(), messages);
+}
+
+TEST(Endpoint, try_send_batch_sends_what_fits_and_says_how_many) {
+  auto [a, b] = make_pair(small_ring());
+  const auto m = pattern(500);
+  const std::vector<std::span<const std::byte>> batch(20, std::span<const std::byte>(m));
+  std::size_t sent = 0;
+  ASSERT_EQ(a.try_send_batch(batch, sent), Status::ok);
+  EXPECT_GT(sent, 3u);
+  EXPECT_LT(sent, 20u);
+  std::vector<std::byte> got;
+  std::size_t received = 0;
+  while (b.try_recv(got) == Status::ok) ++received;  // all published, none withheld
+  EXPECT_EQ(received, sent);
+  std::size_t none = 99;
+  while (a.try_send(m) == Status::ok) {
+  }
+  EXPECT_EQ(a.try_send_batch(batch, none), Status::would_block);
+  EXPECT_EQ(none, 0u);
+}
+
+TEST(Endpoint, send_batch_wakes_a_parked_reader) {
+  ChannelOptions o;
+  o.spin_budget = 0ns;
+  auto [a, b] = make_pair(o);
+  Watchdog dog(30s);
+  auto got = std::async(std::launch::async, [&b] {
+    std::vector<std::byte> m;
+    int n = 0;
+    while (n < 3 && b.recv(m) == Status::ok) ++n;
+    return n;
+  });
+  std::this_thread::sleep_for(20ms);
+  const std::string x = "x";
+  const std::vector<std::span<const std::byte>> batch(3, bytes_of(x));
+  std::size_t sent = 0;
+  ASSERT_EQ(a.send_batch(batch, sent), Status::ok);
+  EXPECT_EQ(got.get(), 3);
+}
+
 TEST(Endpoint, peek_of_a_fragmented_message_shows_it_reassembled) {
   auto [a, b] = make_pair(small_ring());
   const auto big = pattern(3000, 9);  // > 1016-byte frames of a 4 KiB ring

@@ -37,6 +37,12 @@ Status Endpoint::send(std::span<const std::byte> m) { return core_->send_until(m
 Status Endpoint::try_send(std::span<const std::byte> m) { return core_->try_send(m); }
 Status Endpoint::send_for(std::span<const std::byte> m, nanoseconds t) { return core_->send_until(m, non_negative(t)); }
 
+Status Endpoint::send_batch(std::span<const std::span<const std::byte>> m, std::size_t& sent) {
+  return core_->send_batch(m, sent, true);
+}
+Status Endpoint::try_send_batch(std::span<const std::span<const std::byte>> m, std::size_t& sent) {
+  return core_->send_batch(m, sent, false);
+}
 Status Endpoint::try_reserve(std::size_t n, std::span<std::byte>& out) { return core_->try_reserve(n, out); }
 Status Endpoint::reserve(std::size_t n, std::span<std::byte>& out) { return core_->reserve_until(n, out, kForever); }
 Status Endpoint::reserve_for(std::size_t n, std::span<std::byte>& out, nanoseconds t) {

@@ -30,6 +30,7 @@ class EndpointCore {
   // Sending.
   Status try_send(std::span<const std::byte> message);
   Status send_until(std::span<const std::byte> message, std::chrono::nanoseconds timeout);  // <0: forever
+  Status send_batch(std::span<const std::span<const std::byte>> messages, std::size_t& sent, bool blocking);
   Status try_reserve(std::size_t bytes, std::span<std::byte>& out);
   Status reserve_until(std::size_t bytes, std::span<std::byte>& out, std::chrono::nanoseconds timeout);
   void commit(std::size_t bytes, bool flush);
@@ -95,7 +96,7 @@ class EndpointCore {
   Status next_message(std::span<const std::byte>& view);
   Status empty_status(bool& retry);
   void consume_frame();                       // release the frame under peek + wake writer
-  void wake_reader_if_parked();
+  void publish_and_wake();  // publish a withheld batch, then ring a parked reader
   void wake_writer_if_parked();
   Status corrupt(const std::string& what);
   void set_shared_state(std::uint64_t bits);

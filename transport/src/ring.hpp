@@ -16,9 +16,12 @@
 //   contiguous (zero-copy peek) and 8-byte aligned.
 // - Parking: a side that must sleep announces it (reader_parked /
 //   writer_parked) and re-checks; the other side checks the flag after each
-//   publication. Both pairs are "store; seq_cst fence; load" (Dekker), which is
-//   what rules out the lost wake-up. The fence is the only full barrier on the
-//   hot path; batched publication pays it once per batch.
+//   publication. Both sides touch the flag with an acq_rel read-modify-write,
+//   and RMWs on one atomic are totally ordered, which is what rules out the
+//   lost wake-up (the classic store/load race) without a separate fence. That
+//   RMW is the only locked instruction on the hot path; batched publication
+//   pays it once per batch, and while nobody parks the flag's cache line
+//   stays with the side that checks it.
 //
 // Everything read from shared memory is validated: a frame header must carry
 // the right position tag, known flags and a length that fits; the head must
@@ -79,55 +82,78 @@ class RingWriter {
     const std::uint64_t wanted = pad + need + kFrameHeaderBytes;
     if (wanted > v_.ring_bytes - (tail_ - cached_head_) && !refresh_head(wanted, fault)) return nullptr;
     pad_ = pad;
-    reserved_ = payload;
     return v_.data + ((tail_ + pad) & mask_) + kFrameHeaderBytes;
   }
 
   // Publishes the frame reserved last, with `payload` <= the reserved bytes.
   // `flags` are frame::kFirst / kLast. Does not wake the reader: call
   // reader_needs_wake() after the last commit of a batch.
-  void commit(std::uint64_t payload, std::uint64_t flags) {
+  //
+  // With `withhold`, the frame is complete in the ring but its first header
+  // (the padding's, if any) is kept back until publish_withheld(); frames
+  // committed after it are stored normally but stay invisible behind it. That
+  // is batched publication: the reader then finds whole, finished cache lines
+  // instead of polling inside the line the writer is filling.
+  void commit(std::uint64_t payload, std::uint64_t flags, bool withhold = false) {
     const std::uint64_t at = tail_ + pad_;
     const std::uint64_t next = at + frame::footprint(payload);
     // Zero the next header slot before this frame becomes visible, so the
     // reader finds 0 there, not bytes of an earlier lap. Relaxed is enough: the
-    // release store below orders it before the reader's acquire of this header.
+    // release store of the first header below orders it before the reader's
+    // acquire of that header.
     header_at(v_.data, next & mask_).store(0, std::memory_order_relaxed);
-    // SYNC POINT with the reader's acquire load in RingReader::peek: the
-    // payload and the zeroed next slot are visible once this header is.
-    header_at(v_.data, at & mask_)
-        .store(frame::encode(at, static_cast<std::uint32_t>(payload), flags), std::memory_order_release);
+    const std::uint64_t frame_header = frame::encode(at, static_cast<std::uint32_t>(payload), flags);
+    // The header the reader meets first: the padding's if we wrapped.
+    const std::uint64_t first_header =
+        pad_ != 0 ? frame::encode(tail_, static_cast<std::uint32_t>(pad_ - kFrameHeaderBytes), frame::kPad)
+                  : frame_header;
     if (pad_ != 0) {
-      // Published after the frame it skips to, so a reader that sees the pad
-      // (acquire) also sees the frame at offset 0 (release order).
-      header_at(v_.data, tail_ & mask_)
-          .store(frame::encode(tail_, static_cast<std::uint32_t>(pad_ - kFrameHeaderBytes), frame::kPad),
-                 std::memory_order_release);
+      // Behind the padding header, which is stored after it: a reader that
+      // acquires the padding also sees the frame at offset 0.
+      header_at(v_.data, at & mask_).store(frame_header, std::memory_order_release);
+    }
+    if (withheld_ || !withhold) {
+      // SYNC POINT with the reader's acquire load in RingReader::peek: the
+      // payload and the zeroed next slot are visible once this header is.
+      // (Inside an open batch the store is still hidden behind the withheld one.)
+      header_at(v_.data, tail_ & mask_).store(first_header, std::memory_order_release);
+    } else {
+      withheld_ = true;
+      withheld_at_ = tail_;
+      withheld_header_ = first_header;
     }
     tail_ = next;
     pad_ = 0;
-    reserved_ = 0;
   }
+
+  // Makes a batch of withheld frames visible at once. Returns false if none was open.
+  bool publish_withheld() {
+    if (!withheld_) return false;
+    // SYNC POINT with RingReader::peek: releases every frame of the batch.
+    header_at(v_.data, withheld_at_ & mask_).store(withheld_header_, std::memory_order_release);
+    withheld_ = false;
+    return true;
+  }
+  bool has_withheld() const { return withheld_; }
 
   // After publishing: true if the reader is parked and must be woken (the
   // caller rings its eventfd). Clears the flag so one park costs one ring.
   bool reader_needs_wake() {
-    // SYNC POINT with RingReader::announce_parked: our header store and the
-    // reader's flag store are each followed by a seq_cst fence before the
-    // load of the other's, so at least one side sees the other (no lost wake).
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (v_.control->reader_parked.load(std::memory_order_relaxed) == 0) return false;
-    // Relaxed: the flag carries no data, only "someone must ring".
-    return v_.control->reader_parked.exchange(0, std::memory_order_relaxed) != 0;
+    // SYNC POINT with RingReader::announce_parked. Both sides use an acq_rel
+    // read-modify-write on the same flag, and RMWs on one atomic are totally
+    // ordered: if ours comes second it reads the reader's 1 (we ring); if it
+    // comes first, the reader's RMW reads ours and acquires our release, so
+    // its re-check sees the header we stored above. No lost wake-up, and no
+    // separate fence: the flag's line stays in our cache while nobody parks.
+    return v_.control->reader_parked.exchange(0, std::memory_order_acq_rel) != 0;
   }
 
   // Announces that the writer will sleep until `payload` bytes fit, then
   // re-checks. Returns true if it must really sleep, false if room appeared.
   bool announce_parked(std::uint64_t payload, Fault& fault) {
-    // Relaxed store: the fence below orders it before the head reload.
-    v_.control->writer_parked.store(1, std::memory_order_relaxed);
-    // SYNC POINT with RingReader::writer_needs_wake (Dekker pair, see above).
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // SYNC POINT with RingReader::writer_needs_wake: the same RMW pairing as
+    // reader_needs_wake/announce_parked, on the writer_parked flag.
+    v_.control->writer_parked.exchange(1, std::memory_order_acq_rel);
     if (has_room_for(payload, fault) || !fault.what.empty()) {
       v_.control->writer_parked.store(0, std::memory_order_relaxed);
       return false;
@@ -167,7 +193,9 @@ class RingWriter {
   std::uint64_t tail_ = 0;         // our position: bytes written
   std::uint64_t cached_head_ = 0;  // the reader's head as last seen
   std::uint64_t pad_ = 0;          // padding before the reserved frame
-  std::uint64_t reserved_ = 0;
+  bool withheld_ = false;          // a batch is open: its first header is not stored yet
+  std::uint64_t withheld_at_ = 0;
+  std::uint64_t withheld_header_ = 0;
 };
 
 // A frame as the reader sees it: a view into shared memory.
@@ -237,19 +265,17 @@ class RingReader {
   // After releasing: true if the writer is parked waiting for room and must be
   // woken (the caller rings its eventfd). Clears the flag.
   bool writer_needs_wake() {
-    // SYNC POINT with RingWriter::announce_parked: head store vs flag store,
-    // each followed by a seq_cst fence before loading the other's (Dekker).
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (v_.control->writer_parked.load(std::memory_order_relaxed) == 0) return false;
-    return v_.control->writer_parked.exchange(0, std::memory_order_relaxed) != 0;
+    // SYNC POINT with RingWriter::announce_parked (acq_rel RMWs on one flag,
+    // see RingWriter::reader_needs_wake): either we read its 1, or its RMW
+    // acquires ours and its head reload sees the head we released.
+    return v_.control->writer_parked.exchange(0, std::memory_order_acq_rel) != 0;
   }
 
   // Announces that the reader will sleep until a frame arrives, then
   // re-checks. Returns true if it must really sleep.
   bool announce_parked() {
-    v_.control->reader_parked.store(1, std::memory_order_relaxed);
-    // SYNC POINT with RingWriter::reader_needs_wake (Dekker pair).
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // SYNC POINT with RingWriter::reader_needs_wake (RMW pairing on the flag).
+    v_.control->reader_parked.exchange(1, std::memory_order_acq_rel);
     if (has_data()) {
       v_.control->reader_parked.store(0, std::memory_order_relaxed);
       return false;

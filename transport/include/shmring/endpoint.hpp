@@ -63,10 +63,18 @@ class Endpoint {
   [[nodiscard]] Status try_send(std::span<const std::byte> message);
   [[nodiscard]] Status send_for(std::span<const std::byte> message, std::chrono::nanoseconds timeout);
 
+  // Sends several messages with one publication: the reader sees the batch
+  // appear at once and finds finished cache lines (the fast way to stream
+  // small messages), and a parked reader is woken once. `sent` counts the
+  // messages that went out, in order. try_send_batch sends as many whole
+  // messages as fit now: ok if at least one went out, else would_block.
+  [[nodiscard]] Status send_batch(std::span<const std::span<const std::byte>> messages, std::size_t& sent);
+  [[nodiscard]] Status try_send_batch(std::span<const std::span<const std::byte>> messages, std::size_t& sent);
+
   // Zero-copy sending: reserve room for a message of up to `bytes` (at most
   // max_frame_payload()), write it in place, then commit how much was written.
-  // commit(n, false) defers waking the reader: batch several commits and
-  // flush() once (one full fence and at most one system call per batch).
+  // commit(n, false) defers the check for a parked reader: commit several
+  // and flush() once (one locked instruction and at most one system call).
   [[nodiscard]] Status try_reserve(std::size_t bytes, std::span<std::byte>& out);
   [[nodiscard]] Status reserve(std::size_t bytes, std::span<std::byte>& out);
   [[nodiscard]] Status reserve_for(std::size_t bytes, std::span<std::byte>& out, std::chrono::nanoseconds timeout);
