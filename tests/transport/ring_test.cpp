@@ -22,9 +22,8 @@ struct RingFixture {
   }
 
   bool write(const std::string& s) {
-    Fault f;
-    std::byte* p = writer.try_reserve(s.size(), f);
-    EXPECT_TRUE(f.what.empty()) << f.what;
+    std::byte* p = writer.try_reserve(s.size());
+    EXPECT_FALSE(writer.faulted()) << writer.fault();
     if (p == nullptr) return false;
     std::memcpy(p, s.data(), s.size());
     writer.commit(s.size(), frame::kFirst | frame::kLast);
@@ -33,9 +32,8 @@ struct RingFixture {
 
   std::string read() {
     FrameView f;
-    Fault fault;
-    const auto r = reader.peek(f, fault);
-    EXPECT_EQ(r, RingReader::Peek::frame) << fault.what;
+    const auto r = reader.peek(f);
+    EXPECT_EQ(r, RingReader::Peek::frame) << reader.fault();
     if (r != RingReader::Peek::frame) return "<none>";
     std::string s(reinterpret_cast<const char*>(f.payload), f.length);
     reader.release();
@@ -78,8 +76,7 @@ TEST(Ring, frame_that_does_not_fit_before_the_end_starts_at_offset_zero_after_pa
   EXPECT_EQ(sut.read(), big);
   ASSERT_TRUE(sut.write(big));  // 48 bytes left: padded, lands at offset 0
   FrameView f;
-  Fault fault;
-  ASSERT_EQ(sut.reader.peek(f, fault), RingReader::Peek::frame);
+  ASSERT_EQ(sut.reader.peek(f), RingReader::Peek::frame);
   EXPECT_EQ(f.payload, sut.data.get() + kFrameHeaderBytes);  // contiguous, at the start
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(f.payload), f.length), big);
   sut.reader.release();
@@ -104,8 +101,7 @@ TEST(Ring, stale_bytes_of_an_earlier_lap_never_look_like_a_frame) {
   ASSERT_TRUE(sut.write("12345678"));  // footprint 16: the next slot is offset 16
   EXPECT_EQ(sut.read(), "12345678");
   FrameView f;
-  Fault fault;
-  EXPECT_EQ(sut.reader.peek(f, fault), RingReader::Peek::empty);  // the writer zeroed it
+  EXPECT_EQ(sut.reader.peek(f), RingReader::Peek::empty);  // the writer zeroed it
 }
 
 TEST(Ring, reader_asks_for_a_wake_only_when_parked) {
@@ -123,14 +119,13 @@ TEST(Ring, writer_parks_only_while_there_is_no_room) {
   const std::string m(1000, 'm');
   while (sut.write(m)) {
   }
-  Fault fault;
-  EXPECT_TRUE(sut.writer.announce_parked(1000, fault));
+  EXPECT_TRUE(sut.writer.announce_parked(1000));
   EXPECT_EQ(sut.read(), m);
   EXPECT_EQ(sut.read(), m);  // two frames: the next one needs padding at the end too
   EXPECT_TRUE(sut.reader.writer_needs_wake());
   EXPECT_FALSE(sut.reader.writer_needs_wake());
-  EXPECT_FALSE(sut.writer.announce_parked(1000, fault));
-  EXPECT_TRUE(fault.what.empty());
+  EXPECT_FALSE(sut.writer.announce_parked(1000));
+  EXPECT_FALSE(sut.writer.faulted());
 }
 
 TEST(Ring, reader_rejects_a_header_with_the_wrong_position_tag) {
@@ -138,9 +133,8 @@ TEST(Ring, reader_rejects_a_header_with_the_wrong_position_tag) {
   const std::uint64_t wrong = frame::encode(4096, 4, frame::kFirst | frame::kLast);  // tag of the next lap
   std::memcpy(sut.data.get(), &wrong, sizeof wrong);
   FrameView f;
-  Fault fault;
-  EXPECT_EQ(sut.reader.peek(f, fault), RingReader::Peek::fault);
-  EXPECT_NE(fault.what.find("position tag"), std::string::npos) << fault.what;
+  EXPECT_EQ(sut.reader.peek(f), RingReader::Peek::fault);
+  EXPECT_NE(sut.reader.fault().find("position tag"), std::string::npos) << sut.reader.fault();
 }
 
 TEST(Ring, writer_rejects_a_head_beyond_its_tail) {
@@ -149,9 +143,8 @@ TEST(Ring, writer_rejects_a_head_beyond_its_tail) {
   while (sut.write(m)) {
   }
   sut.control.head.store(1u << 20);
-  Fault fault;
-  EXPECT_EQ(sut.writer.try_reserve(1000, fault), nullptr);
-  EXPECT_NE(fault.what.find("head"), std::string::npos) << fault.what;
+  EXPECT_EQ(sut.writer.try_reserve(1000), nullptr);
+  EXPECT_NE(sut.writer.fault().find("head"), std::string::npos) << sut.writer.fault();
 }
 
 }  // namespace

@@ -57,10 +57,6 @@ constexpr std::uint64_t max_frame_payload_for(std::uint64_t ring_bytes) {
   return ring_bytes / 4 - kFrameHeaderBytes;
 }
 
-struct Fault {
-  std::string what;  // empty while nothing is wrong
-};
-
 inline std::atomic_ref<std::uint64_t> header_at(std::byte* ring, std::uint64_t offset) {
   return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(ring + offset));
 }
@@ -72,15 +68,15 @@ class RingWriter {
 
   // Reserves room for a frame of `payload` bytes (<= max_frame_payload) and
   // returns where its payload goes, or nullptr if the ring lacks room (or the
-  // reader's head is invalid: then `fault` says why).
-  std::byte* try_reserve(std::uint64_t payload, Fault& fault) {
+  // reader's head is invalid: then faulted() and fault() says why).
+  std::byte* try_reserve(std::uint64_t payload) {
     const std::uint64_t offset = tail_ & mask_;
     const std::uint64_t to_end = v_.ring_bytes - offset;
     const std::uint64_t need = frame::footprint(payload);
     const std::uint64_t pad = need > to_end ? to_end : 0;
     // + one header: the slot after the frame is zeroed at commit (see layout.hpp).
     const std::uint64_t wanted = pad + need + kFrameHeaderBytes;
-    if (wanted > v_.ring_bytes - (tail_ - cached_head_) && !refresh_head(wanted, fault)) return nullptr;
+    if (wanted > v_.ring_bytes - (tail_ - cached_head_) && !refresh_head(wanted)) return nullptr;
     pad_ = pad;
     return v_.data + ((tail_ + pad) & mask_) + kFrameHeaderBytes;
   }
@@ -150,11 +146,11 @@ class RingWriter {
 
   // Announces that the writer will sleep until `payload` bytes fit, then
   // re-checks. Returns true if it must really sleep, false if room appeared.
-  bool announce_parked(std::uint64_t payload, Fault& fault) {
+  bool announce_parked(std::uint64_t payload) {
     // SYNC POINT with RingReader::writer_needs_wake: the same RMW pairing as
     // reader_needs_wake/announce_parked, on the writer_parked flag.
     v_.control->writer_parked.exchange(1, std::memory_order_acq_rel);
-    if (has_room_for(payload, fault) || !fault.what.empty()) {
+    if (has_room_for(payload) || faulted()) {
       v_.control->writer_parked.store(0, std::memory_order_relaxed);
       return false;
     }
@@ -162,24 +158,28 @@ class RingWriter {
   }
   void cancel_parked() { v_.control->writer_parked.store(0, std::memory_order_relaxed); }
 
-  bool has_room_for(std::uint64_t payload, Fault& fault) {
+  bool has_room_for(std::uint64_t payload) {
     const std::uint64_t offset = tail_ & mask_;
     const std::uint64_t to_end = v_.ring_bytes - offset;
     const std::uint64_t need = frame::footprint(payload);
     const std::uint64_t wanted = (need > to_end ? to_end : 0) + need + kFrameHeaderBytes;
-    return wanted <= v_.ring_bytes - (tail_ - cached_head_) || refresh_head(wanted, fault);
+    return wanted <= v_.ring_bytes - (tail_ - cached_head_) || refresh_head(wanted);
   }
+
+  // Set once the reader's head was found invalid; the ring is unusable then.
+  bool faulted() const { return !fault_.empty(); }
+  const std::string& fault() const { return fault_; }
 
   std::uint64_t tail() const { return tail_; }
   std::uint64_t max_frame_payload() const { return v_.max_frame_payload; }
 
  private:
-  bool refresh_head(std::uint64_t wanted, Fault& fault) {
+  bool refresh_head(std::uint64_t wanted) {
     // SYNC POINT with RingReader::release: acquire makes the reader's reads of
     // the bytes before `head` happen-before our overwriting them.
     const std::uint64_t head = v_.control->head.load(std::memory_order_acquire);
     if (head < cached_head_ || head > tail_ || (head % kFrameAlign) != 0) {
-      fault.what = std::string(v_.name) + ": reader's head " + std::to_string(head) +
+      fault_ = std::string(v_.name) + ": reader's head " + std::to_string(head) +
                    " is outside [" + std::to_string(cached_head_) + ", " + std::to_string(tail_) +
                    "] or misaligned";
       return false;
@@ -193,6 +193,7 @@ class RingWriter {
   std::uint64_t tail_ = 0;         // our position: bytes written
   std::uint64_t cached_head_ = 0;  // the reader's head as last seen
   std::uint64_t pad_ = 0;          // padding before the reserved frame
+  std::string fault_;              // why the ring is unusable ("" while it is fine)
   bool withheld_ = false;          // a batch is open: its first header is not stored yet
   std::uint64_t withheld_at_ = 0;
   std::uint64_t withheld_header_ = 0;
@@ -212,8 +213,9 @@ class RingReader {
 
   enum class Peek { frame, empty, fault };
 
-  // Looks at the next frame without consuming it (padding is skipped).
-  Peek peek(FrameView& out, Fault& fault) {
+  // Looks at the next frame without consuming it (padding is skipped). On
+  // Peek::fault, fault() says what was wrong.
+  Peek peek(FrameView& out) {
     for (;;) {
       const std::uint64_t offset = head_ & mask_;
       // SYNC POINT with RingWriter::commit's release store of this header.
@@ -224,12 +226,12 @@ class RingReader {
       const std::uint64_t to_end = v_.ring_bytes - offset;
       if (frame::header_tag(h) != frame::tag_of(head_) || (flags & ~frame::kKnownFlags) != 0 ||
           (flags & frame::kCommitted) == 0) {
-        return bad(fault, "frame header 0x" + hex(h) + " at position " + std::to_string(head_) +
+        return bad("frame header 0x" + hex(h) + " at position " + std::to_string(head_) +
                               " has a wrong position tag or unknown flags");
       }
       if ((flags & frame::kPad) != 0) {
         if (length + kFrameHeaderBytes != to_end || (flags & (frame::kFirst | frame::kLast)) != 0) {
-          return bad(fault, "padding frame at position " + std::to_string(head_) + " has length " +
+          return bad("padding frame at position " + std::to_string(head_) + " has length " +
                                 std::to_string(length) + " but " + std::to_string(to_end) +
                                 " bytes remain to the ring's end");
         }
@@ -237,7 +239,7 @@ class RingReader {
         continue;
       }
       if (length > v_.max_frame_payload || frame::footprint(length) > to_end) {
-        return bad(fault, "frame at position " + std::to_string(head_) + " has length " +
+        return bad("frame at position " + std::to_string(head_) + " has length " +
                               std::to_string(length) + ", more than the " +
                               std::to_string(std::min<std::uint64_t>(v_.max_frame_payload,
                                                                      to_end - kFrameHeaderBytes)) +
@@ -285,6 +287,7 @@ class RingReader {
   void cancel_parked() { v_.control->reader_parked.store(0, std::memory_order_relaxed); }
 
   std::uint64_t head() const { return head_; }
+  const std::string& fault() const { return fault_; }
 
  private:
   void advance(std::uint64_t bytes) {
@@ -294,8 +297,8 @@ class RingReader {
     v_.control->head.store(head_, std::memory_order_release);
   }
 
-  Peek bad(Fault& fault, std::string what) {
-    fault.what = std::string(v_.name) + ": " + what;
+  Peek bad(std::string what) {
+    fault_ = std::string(v_.name) + ": " + what;
     return Peek::fault;
   }
 
@@ -309,6 +312,7 @@ class RingReader {
   std::uint64_t mask_ = 0;
   std::uint64_t head_ = 0;     // our position: bytes consumed
   std::uint64_t current_ = 0;  // footprint of the peeked frame
+  std::string fault_;          // what was wrong, after Peek::fault
 };
 
 }  // namespace shmring::detail
