@@ -69,7 +69,7 @@ def main(path):
         print(f"{label:44} {fmt_ns(value(rows, name, 'p50_ns')):>10} {fmt_ns(value(rows, name, 'p99_ns')):>10} "
               f"{fmt_ns(value(rows, name, 'p999_ns')):>10} {spread(rows, name, 'p50_ns'):>8}")
 
-    print(f"\n{'streaming, one way':44} {'messages/s':>12} {'bytes/s':>12} {'spread':>8}")
+    print(f"\n{'streaming, one way':44} {'messages/s':>14} {'bytes/s':>12} {'spread':>8}")
     streams = [
         ("shmring 64 B, send()", "Stream_Shmring/64"),
         ("shmring 64 B, send_batch() of 32", "Stream_Shmring_Batched/64"),
@@ -79,8 +79,8 @@ def main(path):
         ("memcpy 64 KiB, one thread", "Stream_Memcpy/65536"),
     ]
     for label, name in streams:
-        print(f"{label:44} {fmt_rate(value(rows, name, 'items_per_second'), 'msg'):>12} "
-              f"{fmt_rate(value(rows, name, 'bytes_per_second'), 'B'):>12} "
+        print(f"{label:44} {fmt_rate(value(rows, name, 'items_per_second'), 'msg/s'):>14} "
+              f"{fmt_rate(value(rows, name, 'bytes_per_second'), 'B/s'):>12} "
               f"{spread(rows, name, 'items_per_second'):>8}")
 
     def ratio(a, b):
