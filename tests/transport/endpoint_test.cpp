@@ -2,6 +2,8 @@
 // timeouts, zero-copy calls, fragmentation and event-loop readiness.
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <atomic>
 #include <cstring>
@@ -307,6 +309,46 @@ TEST(Endpoint, abort_by_the_peer_ends_blocked_recv_and_send_at_once) {
 
 TEST(Endpoint, abort_from_a_third_thread_ends_this_sides_blocked_calls) {
   expect_abort_ends_both_blocked_calls(false);
+}
+
+void ignore_signal(int) {}
+
+TEST(Endpoint, a_signal_ends_a_parked_recv_only_when_asked_to) {
+  struct sigaction sa {};
+  sa.sa_handler = &ignore_signal;  // no SA_RESTART: the wait sees EINTR
+  struct sigaction old {};
+  ASSERT_EQ(::sigaction(SIGUSR1, &sa, &old), 0);
+  ChannelOptions o;
+  o.spin_budget = 0ns;
+  auto [a, b] = make_pair(o);
+  Watchdog dog(30s);
+  b.set_return_on_signal(true);
+  std::promise<pthread_t> who;
+  auto got = std::async(std::launch::async, [&] {
+    who.set_value(::pthread_self());
+    std::vector<std::byte> m;
+    return b.recv(m);
+  });
+  const pthread_t waiter = who.get_future().get();
+  std::this_thread::sleep_for(30ms);
+  ::pthread_kill(waiter, SIGUSR1);
+  EXPECT_EQ(got.get(), Status::interrupted);
+  EXPECT_EQ(b.state(), EndpointState::open);  // nothing changed
+
+  b.set_return_on_signal(false);
+  std::promise<pthread_t> who2;
+  auto got2 = std::async(std::launch::async, [&] {
+    who2.set_value(::pthread_self());
+    std::vector<std::byte> m;
+    return b.recv(m);
+  });
+  const pthread_t waiter2 = who2.get_future().get();
+  std::this_thread::sleep_for(30ms);
+  ::pthread_kill(waiter2, SIGUSR1);  // slept through
+  std::this_thread::sleep_for(30ms);
+  ASSERT_EQ(a.send(bytes_of("x")), Status::ok);
+  EXPECT_EQ(got2.get(), Status::ok);
+  ::sigaction(SIGUSR1, &old, nullptr);
 }
 
 TEST(Endpoint, first_abort_reason_wins_and_long_reasons_are_truncated) {

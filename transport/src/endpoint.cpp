@@ -73,6 +73,8 @@ int Endpoint::send_fd() const { return core_->send_fd(); }
 bool Endpoint::prepare_recv_wait() { return core_->prepare_recv_wait(); }
 bool Endpoint::prepare_send_wait(std::size_t bytes) { return core_->prepare_send_wait(bytes); }
 
+void Endpoint::set_return_on_signal(bool on) { core_->set_return_on_signal(on); }
+
 const ChannelOptions& Endpoint::options() const { return core_->options(); }
 std::size_t Endpoint::max_frame_payload() const { return core_->max_frame_payload(); }
 int Endpoint::side() const { return core_->side(); }

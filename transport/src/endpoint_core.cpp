@@ -187,7 +187,7 @@ Status EndpointCore::send_until(std::span<const std::byte> message, nanoseconds 
         return write_some(out);
       },
       false, [&] { return next_payload(out); }, timeout);
-  if (st == Status::timeout && out.started) {
+  if ((st == Status::timeout || st == Status::interrupted) && out.started) {
     keep_rest(out);  // the message has begun: it will be completed by the next send
     return Status::ok;
   }
@@ -490,8 +490,14 @@ Status EndpointCore::block_on(Attempt attempt, bool receiving, Room room, nanose
         st = attempt();
         return st == Status::would_block ? Status::timeout : st;
       }
-      const WaitResult r = wait_any(std::span<const int>(&wake_fd, 1), lifeline_ ? lifeline_.get() : -1, left);
+      const WaitResult r = wait_any(std::span<const int>(&wake_fd, 1), lifeline_ ? lifeline_.get() : -1, left,
+                                    return_on_signal_.load(std::memory_order_relaxed));
       note_lifeline(r.hung_up);
+      if (r.interrupted) {
+        receiving ? rx_.cancel_parked() : tx_.cancel_parked();
+        st = attempt();
+        return st == Status::would_block ? Status::interrupted : st;
+      }
       if (r.timed_out) {
         receiving ? rx_.cancel_parked() : tx_.cancel_parked();
         st = attempt();

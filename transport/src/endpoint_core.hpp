@@ -60,6 +60,7 @@ class EndpointCore {
   bool prepare_recv_wait();
   bool prepare_send_wait(std::size_t bytes);
 
+  void set_return_on_signal(bool on) { return_on_signal_.store(on, std::memory_order_relaxed); }
   const ChannelOptions& options() const { return options_; }
   std::size_t max_frame_payload() const { return max_frame_payload_; }
   int side() const { return side_; }
@@ -132,6 +133,8 @@ class EndpointCore {
   // acq_rel RMW on set, acquire on read, so a reader of a bit also sees the
   // reason text written before it was set.
   std::atomic<std::uint32_t> local_{0};
+  // A setting, read when a call parks; relaxed: it orders nothing else.
+  std::atomic<bool> return_on_signal_{false};
   mutable std::mutex reason_mutex_;
   std::string corrupt_reason_;
 

@@ -85,11 +85,14 @@ void wait_set_remove(int wait_set, int fd);
 
 struct WaitResult {
   bool timed_out = false;
-  bool hung_up = false;  // hangup_fd reported hang-up or error
+  bool hung_up = false;      // hangup_fd reported hang-up or error
+  bool interrupted = false;  // a signal arrived (only with return_on_signal)
 };
 // Waits until one of `readable_fds` is readable or `hangup_fd` (if >= 0) hung
-// up, or `timeout` passes (negative = forever). Retries on EINTR.
-WaitResult wait_any(std::span<const int> readable_fds, int hangup_fd, std::chrono::nanoseconds timeout);
+// up, or `timeout` passes (negative = forever). Retries on EINTR unless
+// `return_on_signal`.
+WaitResult wait_any(std::span<const int> readable_fds, int hangup_fd, std::chrono::nanoseconds timeout,
+                    bool return_on_signal = false);
 // Non-blocking: has the peer end of this socket gone (closed or process died)?
 bool has_hung_up(int socket_fd);
 

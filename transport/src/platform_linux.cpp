@@ -151,7 +151,8 @@ void wait_set_add(int wait_set, int fd) {
 
 void wait_set_remove(int wait_set, int fd) { ::epoll_ctl(wait_set, EPOLL_CTL_DEL, fd, nullptr); }
 
-WaitResult wait_any(std::span<const int> readable_fds, int hangup_fd, std::chrono::nanoseconds timeout) {
+WaitResult wait_any(std::span<const int> readable_fds, int hangup_fd, std::chrono::nanoseconds timeout,
+                    bool return_on_signal) {
   pollfd pfds[4];
   nfds_t n = 0;
   for (int fd : readable_fds) pfds[n++] = pollfd{fd, POLLIN, 0};
@@ -168,10 +169,11 @@ WaitResult wait_any(std::span<const int> readable_fds, int hangup_fd, std::chron
     const int r = ::ppoll(pfds, n, forever ? nullptr : &ts, nullptr);
     if (r > 0) {
       const bool hung = hangup_fd >= 0 && (pfds[n - 1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-      return WaitResult{false, hung};
+      return WaitResult{false, hung, false};
     }
-    if (r == 0) return WaitResult{true, false};
+    if (r == 0) return WaitResult{true, false, false};
     if (errno != EINTR) fail("ppoll");
+    if (return_on_signal) return WaitResult{false, false, true};
   }
 }
 

@@ -130,6 +130,12 @@ class Endpoint {
   [[nodiscard]] bool prepare_recv_wait();
   [[nodiscard]] bool prepare_send_wait(std::size_t bytes);
 
+  // Blocking calls normally sleep through signals. With this set, a signal
+  // that interrupts a parked call makes it return Status::interrupted (a
+  // started fragmented message is kept and completed later, as with timeout).
+  // Language runtimes use it to run their signal handlers (Ctrl-C).
+  void set_return_on_signal(bool on);
+
   // --- facts -----------------------------------------------------------------
   const ChannelOptions& options() const;
   std::size_t max_frame_payload() const;

@@ -18,6 +18,8 @@ enum class Status : std::uint8_t {
   corrupt,      // the peer wrote invalid data into shared memory; see Endpoint::reason()
   closed,       // this endpoint was closed locally
   too_large,    // the message exceeds the channel's maximum message size; nothing was sent
+  interrupted,  // a signal arrived while parked (only with Endpoint::set_return_on_signal);
+                // nothing was sent or consumed
 };
 
 constexpr std::string_view to_string(Status s) {
@@ -31,6 +33,7 @@ constexpr std::string_view to_string(Status s) {
     case Status::corrupt: return "corrupt";
     case Status::closed: return "closed";
     case Status::too_large: return "too-large";
+    case Status::interrupted: return "interrupted";
   }
   return "unknown";
 }
