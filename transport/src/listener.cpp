@@ -123,9 +123,8 @@ class Listener::Impl {
         if (left.count() <= 0) return std::nullopt;
       }
       // Wake at the earliest handshake deadline too, to drop stalled peers.
-      if (!pending_.empty()) {
-        const auto stall = std::chrono::duration_cast<nanoseconds>(earliest_deadline() - Clock::now());
-        left = left.count() < 0 ? std::max(stall, nanoseconds{0}) : std::clamp(stall, nanoseconds{0}, left);
+      if (const nanoseconds stall = next_expiry(); stall.count() >= 0) {
+        left = left.count() < 0 ? stall : std::min(stall, left);
       }
       const int fd = wait_set_.get();
       detail::wait_any(std::span<const int>(&fd, 1), -1, left);
@@ -133,6 +132,10 @@ class Listener::Impl {
   }
 
   int fileno() const { return wait_set_.get(); }
+  nanoseconds next_expiry() const {
+    if (pending_.empty()) return nanoseconds{-1};
+    return std::max(nanoseconds{0}, std::chrono::duration_cast<nanoseconds>(earliest_deadline() - Clock::now()));
+  }
   const std::string& path() const { return path_; }
   std::size_t refused_count() const {
     std::lock_guard lock(mutex_);
@@ -250,6 +253,7 @@ std::optional<Endpoint> Listener::accept_for(nanoseconds timeout) {
 }
 std::optional<Endpoint> Listener::try_accept() { return impl_->try_accept(); }
 int Listener::fileno() const { return impl_->fileno(); }
+nanoseconds Listener::next_expiry() const { return impl_->next_expiry(); }
 const std::string& Listener::path() const { return impl_->path(); }
 std::size_t Listener::refused_count() const { return impl_->refused_count(); }
 std::string Listener::last_refusal() const { return impl_->last_refusal(); }

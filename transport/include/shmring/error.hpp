@@ -13,8 +13,14 @@ namespace shmring {
 // or EPROTO for a peer that broke the handshake or the layout.
 class Error : public std::system_error {
  public:
-  Error(int errno_value, const std::string& what)
-      : std::system_error(errno_value, std::generic_category(), what) {}
+  Error(int errno_value, std::string what)
+      : std::system_error(errno_value, std::generic_category()), what_(std::move(what)) {}
+  // The sentence as given (std::system_error would append the errno text a
+  // second time: the sentences here already say it where it helps).
+  const char* what() const noexcept override { return what_.c_str(); }
+
+ private:
+  std::string what_;
 };
 
 }  // namespace shmring

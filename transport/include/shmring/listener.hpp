@@ -41,8 +41,11 @@ class Listener {
   // Never blocks: takes new connections and advances pending handshakes.
   std::optional<Endpoint> try_accept();
 
-  // Readable when try_accept() may make progress.
+  // Readable when try_accept() may make progress. A peer that stalls in the
+  // handshake makes nothing readable: call try_accept() again after
+  // next_expiry() (negative while no handshake is pending) to drop it.
   int fileno() const;
+  std::chrono::nanoseconds next_expiry() const;
   const std::string& path() const;
   // Peers refused (wrong uid, bad handshake, invalid segment) and why the last one was.
   std::size_t refused_count() const;

@@ -1,0 +1,39 @@
+// shmring._core.Endpoint: a Python object owning one shmring::Endpoint.
+#pragma once
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <chrono>
+
+#include "module_state.hpp"
+#include "shmring/shmring.hpp"
+
+namespace shmring::py {
+
+struct EndpointObject {
+  PyObject_HEAD
+  Endpoint* endpoint;  // owned; nullptr once detached
+  // Busy flags, read and written with the GIL held: a blocking call releases
+  // the GIL, so another thread of this interpreter must be refused, not let
+  // into the same ring direction.
+  bool sending;
+  bool receiving;
+  bool view_held;  // a zero-copy view of a received message is still exported
+};
+
+// Wraps a C++ endpoint in a new Python Endpoint of this module.
+PyObject* wrap_endpoint(ModuleState* st, Endpoint endpoint);
+
+// Parses ring_bytes / max_message_bytes / spin keywords (any may be None).
+bool parse_options(PyObject* ring_bytes, PyObject* max_message_bytes, PyObject* spin, ChannelOptions& out);
+
+// Parses a timeout in seconds: None = forever (negative nanoseconds).
+bool parse_timeout(PyObject* timeout, std::chrono::nanoseconds& out);
+
+// Waits until `fd` is readable or the timeout passes, with the GIL released;
+// runs signal handlers if a signal interrupts the wait. Returns 1 ready,
+// 0 timed out, -1 with an exception set.
+int wait_readable(int fd, std::chrono::nanoseconds timeout);
+
+}  // namespace shmring::py
