@@ -144,7 +144,7 @@ class _Conn:
                 else:
                     await trio.lowlevel.cancel_shielded_checkpoint()
             except _core.ChannelError as exc:
-                raise self._translate(exc, sending=True) from None
+                raise self._translate(exc, sending=True)  # noqa: B904 (the cause is set inside)
         finally:
             self._sending = False
 
@@ -204,7 +204,7 @@ class _Conn:
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return None
             except _core.ChannelError as exc:
-                raise self._translate(exc, sending=False) from None
+                raise self._translate(exc, sending=False)  # noqa: B904 (the cause is set inside)
         finally:
             self._receiving = False
 
