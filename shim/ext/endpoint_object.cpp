@@ -263,7 +263,37 @@ PyObject* Endpoint_recv(PyObject* op, PyObject* args, PyObject* kwargs) {
   return recv_impl(op, timeout_obj, true);
 }
 
-PyObject* Endpoint_try_recv(PyObject* op, PyObject*) { return recv_impl(op, Py_None, false); }
+// try_recv(spin=0.0): with spin > 0, polls the ring for up to that many
+// seconds with the GIL released before giving up (never parks).
+PyObject* Endpoint_try_recv(PyObject* op, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"spin", nullptr};
+  double spin = 0.0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|d:try_recv", const_cast<char**>(keywords), &spin)) return nullptr;
+  if (!(spin >= 0.0 && spin <= 1.0)) return PyErr_Format(PyExc_ValueError, "spin must be from 0 to 1 second, not %R", PyTuple_GET_ITEM(args, 0));
+  if (spin == 0.0) return recv_impl(op, Py_None, false);
+  auto* self = as_endpoint(op);
+  Endpoint* ep = live(self, "receive");
+  if (ep == nullptr || !may_enter(self, true, "receive")) return nullptr;
+  std::span<const std::byte> view;
+  Status st = ep->try_peek(view);
+  if (st == Status::would_block) {
+    BusyScope busy(self->receiving);
+    const auto end = Clock::now() + nanoseconds(static_cast<long long>(spin * 1e9));
+    Py_BEGIN_ALLOW_THREADS
+    unsigned i = 0;
+    while ((st = ep->try_peek(view)) == Status::would_block && ((++i & 63) != 0 || Clock::now() < end)) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    }
+    Py_END_ALLOW_THREADS
+  }
+  if (st == Status::would_block) Py_RETURN_NONE;
+  if (st != Status::ok) return fail(self, st, "receive");
+  PyObject* bytes = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(view.data()), static_cast<Py_ssize_t>(view.size()));
+  if (bytes != nullptr) ep->release();
+  return bytes;
+}
 
 PyObject* Endpoint_recv_into(PyObject* op, PyObject* args, PyObject* kwargs) {
   auto* self = as_endpoint(op);
@@ -471,7 +501,10 @@ PyDoc_STRVAR(recv_doc,
              "Receive one whole message as bytes, waiting as needed (GIL released).\n\n"
              "Raises PeerClosedError when the peer closed and everything it sent was read,\n"
              "TimeoutError, and the other ChannelError subclasses.");
-PyDoc_STRVAR(try_recv_doc, "try_recv()\n--\n\nReceive one message as bytes if one is there, else None.");
+PyDoc_STRVAR(try_recv_doc,
+             "try_recv(spin=0.0)\n--\n\n"
+             "Receive one message as bytes if one is there, else None. With spin > 0,\n"
+             "poll for up to that many seconds first (GIL released; never sleeps).");
 PyDoc_STRVAR(recv_into_doc,
              "recv_into(buffer, timeout=None)\n--\n\n"
              "Receive one message into a writable buffer and return its length. If the\n"
@@ -514,7 +547,8 @@ PyMethodDef endpoint_methods[] = {
     {"try_send", Endpoint_try_send, METH_O, try_send_doc},
     {"try_flush", Endpoint_try_flush, METH_NOARGS, try_flush_doc},
     {"recv", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Endpoint_recv)), METH_VARARGS | METH_KEYWORDS, recv_doc},
-    {"try_recv", Endpoint_try_recv, METH_NOARGS, try_recv_doc},
+    {"try_recv", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Endpoint_try_recv)), METH_VARARGS | METH_KEYWORDS,
+     try_recv_doc},
     {"recv_into", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Endpoint_recv_into)), METH_VARARGS | METH_KEYWORDS,
      recv_into_doc},
     {"recv_view", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Endpoint_recv_view)), METH_VARARGS | METH_KEYWORDS,
