@@ -259,3 +259,11 @@ def test_ctrl_c_ends_a_blocked_recv_with_keyboard_interrupt():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert "interrupted after" in out.stdout
+
+
+def test_the_package_exports_every_public_name_of_the_extension():
+    public = {n for n in dir(_core) if not n.startswith("_")} - {"detached_count", "Received"}
+    assert set(shmring.__all__) == public
+    for name in shmring.__all__:
+        assert getattr(shmring, name) is getattr(_core, name)
+        assert getattr(shmring, name).__doc__, f"{name} has no docstring"
