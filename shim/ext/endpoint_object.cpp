@@ -8,7 +8,6 @@
 #include <cstring>
 
 #include "errors.hpp"
-#include "handles.hpp"
 
 namespace shmring::py {
 namespace {

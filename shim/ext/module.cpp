@@ -5,7 +5,6 @@
 
 #include "endpoint_object.hpp"
 #include "errors.hpp"
-#include "handles.hpp"
 #include "module_state.hpp"
 
 namespace shmring::py {

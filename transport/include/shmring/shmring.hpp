@@ -3,6 +3,7 @@
 
 #include "shmring/endpoint.hpp"
 #include "shmring/error.hpp"
+#include "shmring/handles.hpp"
 #include "shmring/listener.hpp"
 #include "shmring/options.hpp"
 #include "shmring/status.hpp"

@@ -1,9 +1,9 @@
-#include "handles.hpp"
+#include "shmring/handles.hpp"
 
 #include <mutex>
 #include <unordered_map>
 
-namespace shmring::py {
+namespace shmring {
 namespace {
 
 struct Table {
@@ -45,4 +45,4 @@ std::size_t parked_endpoints() {
   return t.parked.size();
 }
 
-}  // namespace shmring::py
+}  // namespace shmring
