@@ -140,6 +140,8 @@ PyMethodDef module_methods[] = {
      start_connect_doc},
     {"default_socket_dir", default_socket_dir, METH_NOARGS,
      PyDoc_STR("default_socket_dir()\n--\n\nA private (0700) directory for sockets, created if missing.")},
+    {"spawner_counts", spawner_counts, METH_NOARGS,
+     PyDoc_STR("spawner_counts()\n--\n\nLive sub-interpreters, actor threads and abandoned actors in this process.")},
     {"detached_count", detached_count, METH_NOARGS,
      PyDoc_STR("detached_count()\n--\n\nEndpoints detached in this process and not attached yet.")},
     {nullptr, nullptr, 0, nullptr},
@@ -189,7 +191,8 @@ int add_exceptions(PyObject* module, ModuleState* st) {
 
 int exec_module(PyObject* module) {
   ModuleState* st = state_of_module(module);
-  if (add_exceptions(module, st) < 0 || add_endpoint_types(module, st) < 0 || add_listener_types(module, st) < 0) {
+  if (add_exceptions(module, st) < 0 || add_endpoint_types(module, st) < 0 || add_listener_types(module, st) < 0 ||
+      add_spawner_types(module, st) < 0) {
     return -1;
   }
   return 0;
@@ -211,6 +214,8 @@ void for_each_object(ModuleState* st, F f) {
   f(reinterpret_cast<PyObject**>(&st->ReceivedType));
   f(reinterpret_cast<PyObject**>(&st->ListenerType));
   f(reinterpret_cast<PyObject**>(&st->PendingType));
+  f(reinterpret_cast<PyObject**>(&st->ActorType));
+  f(reinterpret_cast<PyObject**>(&st->SpawnerType));
 }
 
 int traverse_module(PyObject* module, visitproc visit, void* arg) {

@@ -23,6 +23,8 @@ struct ModuleState {
   PyTypeObject* ReceivedType;
   PyTypeObject* ListenerType;
   PyTypeObject* PendingType;
+  PyTypeObject* ActorType;
+  PyTypeObject* SpawnerType;
 };
 
 extern PyModuleDef module_def;
@@ -44,5 +46,7 @@ inline ModuleState* state_of(PyObject* self) { return state_of_type(Py_TYPE(self
 PyObject* make_pending(ModuleState* st, PendingConnection pending);
 int add_endpoint_types(PyObject* module, ModuleState* st);
 int add_listener_types(PyObject* module, ModuleState* st);
+int add_spawner_types(PyObject* module, ModuleState* st);
+PyObject* spawner_counts(PyObject* module, PyObject* unused);
 
 }  // namespace shmring::py

@@ -351,6 +351,24 @@ TEST(Endpoint, a_signal_ends_a_parked_recv_only_when_asked_to) {
   ::sigaction(SIGUSR1, &old, nullptr);
 }
 
+TEST(Endpoint, an_abort_handle_aborts_the_channel_after_the_endpoint_moved_away) {
+  ChannelOptions o;
+  o.spin_budget = 0ns;
+  auto pair = make_pair(o);
+  const AbortHandle supervisor = pair.b.abort_handle();
+  Endpoint moved = std::move(pair.b);
+  Watchdog dog(30s);
+  auto got = std::async(std::launch::async, [&moved] {
+    std::vector<std::byte> m;
+    return moved.recv(m);
+  });
+  std::this_thread::sleep_for(20ms);
+  supervisor.abort("supervisor says stop");
+  EXPECT_EQ(got.get(), Status::aborted);
+  EXPECT_EQ(pair.a.reason(), "aborted by peer: supervisor says stop");
+  EXPECT_FALSE(AbortHandle());
+}
+
 TEST(Endpoint, first_abort_reason_wins_and_long_reasons_are_truncated) {
   auto [a, b] = make_pair();
   b.abort(std::string(1000, 'r'));

@@ -1,7 +1,9 @@
 #include "channel.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -41,6 +43,32 @@ std::string hex(std::uint64_t v) {
 }
 
 }  // namespace
+
+void ring_everyone(ChannelResources& channel) {
+  for (auto& side : channel.wake) {
+    for (auto& fd : side) eventfd_ring(fd.get());
+  }
+}
+
+void abort_channel(ChannelResources& channel, int side, std::string_view reason) {
+  ControlBlock* control = channel.control();
+  AbortReason& a = control->abort;
+  std::uint32_t expected = 0;
+  // Only the first aborter writes the text; acquire/relaxed: the CAS only
+  // claims the slot, the stage=2 release below publishes the text.
+  if (a.stage.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+    const std::size_t n = std::min(reason.size(), kAbortReasonBytes - 1);
+    a.by_side = static_cast<std::uint32_t>(side);
+    a.length = static_cast<std::uint32_t>(n);
+    std::memcpy(a.text, reason.data(), n);
+    a.text[n] = '\0';
+    a.stage.store(2, std::memory_order_release);  // SYNC POINT with EndpointCore::reason()'s acquire
+  }
+  // acq_rel: release publishes the reason (and everything before) to whoever
+  // acquires the state word.
+  control->state.fetch_or(state::kAborted, std::memory_order_acq_rel);
+  ring_everyone(channel);
+}
 
 std::shared_ptr<ChannelResources> create_channel(const ChannelOptions& options) {
   validate(options);

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "layout.hpp"
 #include "platform.hpp"
@@ -29,6 +30,12 @@ struct ChannelResources {
   std::uint64_t max_message_bytes = 0;
   std::uint64_t control_ring_offset[2] = {0, 0};
 };
+
+// Marks the channel aborted (the first reason wins) and wakes every waiter on
+// both sides. `side` is who aborts (0 or 1).
+void abort_channel(ChannelResources& channel, int side, std::string_view reason);
+// Writes all four eventfds: every parked call on either side re-checks.
+void ring_everyone(ChannelResources& channel);
 
 // Creates a new channel segment laid out for `options` (validated first).
 std::shared_ptr<ChannelResources> create_channel(const ChannelOptions& options);

@@ -64,6 +64,14 @@ void Endpoint::release() { core_->release(); }
 void Endpoint::send_eof() { core_->send_eof(); }
 void Endpoint::close() { core_->close(); }
 void Endpoint::abort(std::string_view reason) { core_->abort(reason); }
+AbortHandle Endpoint::abort_handle() const { return core_->abort_handle(); }
+
+AbortHandle::AbortHandle(std::shared_ptr<detail::ChannelResources> channel, int side)
+    : channel_(std::move(channel)), side_(side) {}
+
+void AbortHandle::abort(std::string_view reason) const {
+  if (channel_) detail::abort_channel(*channel_, side_, reason);
+}
 EndpointState Endpoint::state() const { return core_->state(); }
 std::string Endpoint::reason() const { return core_->reason(); }
 

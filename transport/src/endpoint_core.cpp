@@ -545,12 +545,6 @@ void EndpointCore::set_shared_state(std::uint64_t bits) {
   control_->state.fetch_or(bits, std::memory_order_acq_rel);
 }
 
-void EndpointCore::ring_everyone() {
-  for (auto& side : channel_->wake) {
-    for (auto& fd : side) eventfd_ring(fd.get());
-  }
-}
-
 void EndpointCore::send_eof() {
   const std::uint32_t prev = local_.fetch_or(kLocalSendClosed, std::memory_order_acq_rel);
   if (prev & (kLocalSendClosed | kLocalClosed)) return;
@@ -558,7 +552,7 @@ void EndpointCore::send_eof() {
     abort("send_eof() while a fragmented message was only partly sent");
   }
   set_shared_state(state::side_bits(side_, state::kSendClosed));
-  ring_everyone();
+  ring_everyone(*channel_);
 }
 
 void EndpointCore::close() {
@@ -568,25 +562,10 @@ void EndpointCore::close() {
     abort("close() while a fragmented message was only partly sent");
   }
   set_shared_state(state::side_bits(side_, state::kSendClosed | state::kRecvClosed));
-  ring_everyone();
+  ring_everyone(*channel_);
 }
 
-void EndpointCore::abort(std::string_view reason) {
-  AbortReason& a = control_->abort;
-  std::uint32_t expected = 0;
-  // Only the first aborter writes the text; acquire/relaxed: the CAS only
-  // claims the slot, the stage=2 release below publishes the text.
-  if (a.stage.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed)) {
-    const std::size_t n = std::min(reason.size(), kAbortReasonBytes - 1);
-    a.by_side = static_cast<std::uint32_t>(side_);
-    a.length = static_cast<std::uint32_t>(n);
-    std::memcpy(a.text, reason.data(), n);
-    a.text[n] = '\0';
-    a.stage.store(2, std::memory_order_release);  // SYNC POINT with reason()'s acquire
-  }
-  set_shared_state(state::kAborted);
-  ring_everyone();
-}
+void EndpointCore::abort(std::string_view reason) { abort_channel(*channel_, side_, reason); }
 
 Status EndpointCore::corrupt(const std::string& what) {
   {

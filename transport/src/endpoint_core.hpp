@@ -50,6 +50,7 @@ class EndpointCore {
   void send_eof();
   void close();
   void abort(std::string_view reason);
+  AbortHandle abort_handle() const { return AbortHandle(channel_, side_); }
   EndpointState state() const;
   std::string reason() const;
 
@@ -101,7 +102,6 @@ class EndpointCore {
   void wake_writer_if_parked();
   Status corrupt(const std::string& what);
   void set_shared_state(std::uint64_t bits);
-  void ring_everyone();
 
   // The blocking skeleton shared by send/recv/reserve/peek: spin on `attempt`
   // for the spin budget, then park until woken, the deadline, or a final state.

@@ -30,7 +30,24 @@ namespace shmring {
 
 namespace detail {
 class EndpointCore;
-}
+struct ChannelResources;
+}  // namespace detail
+
+// Aborts a channel without owning either endpoint: a supervisor keeps one
+// while the endpoint itself moves to a child (another thread, interpreter or
+// process). Copyable; abort() may be called from any thread, any number of
+// times; the first abort's reason wins, as with Endpoint::abort().
+class AbortHandle {
+ public:
+  AbortHandle() = default;
+  AbortHandle(std::shared_ptr<detail::ChannelResources> channel, int side);
+  void abort(std::string_view reason) const;
+  explicit operator bool() const { return channel_ != nullptr; }
+
+ private:
+  std::shared_ptr<detail::ChannelResources> channel_;
+  int side_ = 0;
+};
 
 enum class EndpointState : std::uint8_t {
   open,         // both directions usable
@@ -112,6 +129,9 @@ class Endpoint {
   // returns aborted at once; data in flight is dropped. `reason` (truncated to
   // 239 bytes) is readable on both sides. The first abort's reason wins.
   void abort(std::string_view reason);
+
+  // A handle that can abort this channel later, from anywhere.
+  AbortHandle abort_handle() const;
 
   EndpointState state() const;
   // Why the endpoint is aborted or corrupt ("" otherwise).

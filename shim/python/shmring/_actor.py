@@ -1,0 +1,45 @@
+"""Runs an actor's entry point inside its sub-interpreter.
+
+The spawner's worker thread imports this module in the child interpreter
+(ahead of time, in a warm pool) and calls :func:`run`. Nothing here is
+public API.
+"""
+
+import importlib
+import sys
+
+from . import _core
+
+
+def resolve(entry: str):
+    """The callable named by 'package.module:function' (the function may be dotted)."""
+    module_name, sep, qualname = entry.partition(":")
+    if not sep or not module_name or not qualname:
+        raise ValueError(f"entry must look like 'package.module:function', not {entry!r}")
+    target = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    if not callable(target):
+        raise TypeError(f"{entry!r} is not callable")
+    return target
+
+
+def run(entry: str, handle: int, args: bytes, paths: tuple[str, ...] = ()) -> bytes:
+    """Calls entry(endpoint, args) and returns its result as bytes.
+
+    ``paths`` go in front of sys.path first (the parent's, usually).
+    """
+    sys.path[:0] = [p for p in paths if p not in sys.path]
+    function = resolve(entry)
+    endpoint = _core.Endpoint.attach(handle)
+    try:
+        result = function(endpoint, args)
+    finally:
+        # Graceful: the parent reads everything we sent, then end of channel.
+        endpoint.close()
+    if result is None:
+        return b""
+    try:
+        return bytes(memoryview(result))
+    except TypeError:
+        raise TypeError(f"actor {entry!r} returned {type(result).__name__}; an actor returns bytes or None") from None

@@ -1,0 +1,254 @@
+"""Actors in sub-interpreters on their own threads, for trio programs.
+
+    actor = shmring.spawn.spawn("mypkg.actors:main", args=b"config")
+    await actor.channel.send(b"ping")          # a shmring.trio.MessageChannel
+    reply = await actor.channel.receive()
+    result = await actor.wait()                # bytes, or ActorError with the child's traceback
+    step = await actor.kill(grace=1.0)         # 'channel-abort', 'async-exception', 'abandoned', ...
+
+The child runs ``function(endpoint, args)`` in a fresh sub-interpreter
+(``config='isolated'``: its own GIL; ``'legacy'``: the shared GIL, for
+extensions that do not support isolation yet). ``endpoint`` is a
+``shmring.Endpoint``; a trio child wraps it with
+``shmring.trio.MessageChannel(endpoint)``. The child's sys.path starts with
+the parent's. A :class:`Spawner` with ``pool_size`` keeps interpreters warm
+with modules (``preload=["trio"]``) already imported.
+
+Process exit: at interpreter exit, shmring kills every live actor (all at
+once, 0.5 s grace). If one had to be abandoned (stuck in a C-level wait),
+CPython could not finalize (ending an interpreter that another thread is
+still inside is a fatal error), so shmring ends the process itself with
+``os._exit``, after flushing stdout and stderr, with the status the program
+was exiting with: 0 after a normal end, n after ``sys.exit(n)``, 1 after an
+uncaught exception, and SIGINT after an uncaught KeyboardInterrupt.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+import weakref
+from typing import Any
+
+import trio
+
+from . import _core
+from .trio import MessageChannel
+
+__all__ = ["Actor", "ActorError", "Spawner", "spawn"]
+
+# Grace for the kill of every live actor at interpreter exit.
+EXIT_GRACE = 0.5
+
+
+class ActorError(Exception):
+    """The actor ended with an exception; ``traceback`` is the child's text."""
+
+    def __init__(self, name: str, traceback: str) -> None:
+        super().__init__(f"actor {name!r} failed:\n{traceback}")
+        self.name = name
+        self.traceback = traceback
+
+
+class Actor:
+    """An actor started by :func:`spawn` or :meth:`Spawner.spawn`.
+
+    ``channel`` is the parent's side of the actor's channel, a
+    :class:`shmring.trio.MessageChannel`.
+    """
+
+    def __init__(self, core: _core.Actor) -> None:
+        self._core = core
+        self.channel = MessageChannel(core.take_channel())
+
+    @property
+    def name(self) -> str:
+        return self._core.name
+
+    @property
+    def state(self) -> str:
+        """'starting', 'running', 'exited', 'failed', 'killed' or 'abandoned'."""
+        return self._core.state
+
+    @property
+    def result(self) -> bytes | None:
+        """What the entry point returned, once the actor exited; else None."""
+        return self._core.result if self._core.state == "exited" else None
+
+    @property
+    def error(self) -> ActorError | None:
+        """The child's exception as an ActorError, once the actor failed; else None."""
+        if self._core.state == "failed":
+            return ActorError(self._core.name, self._core.error)
+        return None
+
+    @property
+    def startup_seconds(self) -> float:
+        """Seconds from spawn until the entry point was called (-1 before)."""
+        return self._core.startup_seconds
+
+    async def wait(self) -> bytes | None:
+        """Waits until the actor ends (a checkpoint; cancellable).
+
+        Returns the bytes the entry point returned, or None if the actor was
+        killed or abandoned. Raises :class:`ActorError` with the child's
+        traceback if it failed.
+        """
+        await trio.lowlevel.wait_readable(self._core.ended_fd())
+        if self._core.state == "failed":
+            raise ActorError(self._core.name, self._core.error)
+        return self.result
+
+    async def kill(self, grace: float = 1.0) -> str:
+        """Ends the actor within ``grace`` seconds and says how.
+
+        Aborts its channel (the parent's pending receive ends at once), raises
+        SystemExit in its thread, waits, and abandons it if it is still running
+        (stuck in a C-level wait). Returns 'already-ended', 'channel-abort',
+        'async-exception' or 'abandoned'. Runs in a worker thread, so the trio
+        loop keeps going; never takes much longer than ``grace``.
+        """
+        return await trio.to_thread.run_sync(self._core.kill, grace)
+
+    def terminate(self) -> None:
+        """Starts a kill without waiting (process-like ``terminate()``)."""
+        self._core.terminate()
+
+    def __repr__(self) -> str:
+        return f"<shmring.spawn.Actor {self.name!r} {self.state}>"
+
+
+_spawners: weakref.WeakSet[Spawner] = weakref.WeakSet()
+_default: Spawner | None = None
+_lock = threading.RLock()
+
+
+class Spawner:
+    """Starts actors; with ``pool_size`` > 0, keeps that many interpreters warm,
+    each with the ``preload`` modules imported, and refills in the background.
+    """
+
+    def __init__(self, *, pool_size: int = 0, preload: list[str] | tuple[str, ...] = (), config: str = "isolated") -> None:
+        self._core = _core.Spawner(pool_size=pool_size, preload=list(preload), config=config)
+        _spawners.add(self)
+        _install_exit_policy()
+
+    def spawn(self, entry: str, *, args: bytes = b"", config: str = "isolated", name: str | None = None,
+              **channel_options: Any) -> Actor:
+        """Starts ``entry`` ('package.module:function') as an actor (from the pool if one is warm)."""
+        _watch_exit_status()
+        return Actor(self._core.spawn(entry, args, config=config, name=name, **channel_options))
+
+    def wait_warm(self, timeout: float = 30.0) -> bool:
+        """Blocks (GIL released) until the pool is full; False on timeout or if it cannot fill."""
+        return self._core.wait_warm(timeout)
+
+    @property
+    def warm_count(self) -> int:
+        return self._core.warm_count
+
+    @property
+    def last_pool_error(self) -> str:
+        return self._core.last_pool_error
+
+    def shutdown(self, grace: float = 1.0) -> int:
+        """Kills every live actor within ``grace``; returns how many were abandoned."""
+        return self._core.shutdown(grace)
+
+    def __enter__(self) -> Spawner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+def spawn(entry: str, *, args: bytes = b"", config: str = "isolated", name: str | None = None,
+          **channel_options: Any) -> Actor:
+    """Starts ``entry`` as an actor on a cold interpreter (see :class:`Spawner` for a warm pool).
+
+    Channel options (``ring_bytes``, ``max_message_bytes``, ``spin``) shape the
+    actor's channel. Raises ValueError for a malformed entry or config.
+    """
+    global _default
+    with _lock:
+        if _default is None:
+            _default = Spawner()
+    return _default.spawn(entry, args=args, config=config, name=name, **channel_options)
+
+
+# ---------------------------------------------------------------------------
+# Process exit (see the module docstring)
+# ---------------------------------------------------------------------------
+
+_exit_status: int | str = 0  # an int, or "sigint"
+_watching = False
+_policy_installed = False
+_main_code = None  # the code object of the main thread's outermost frame
+
+
+def _on_unwind(code, offset, exception):  # sys.monitoring PY_UNWIND callback
+    global _exit_status
+    if code is not _main_code:
+        return None
+    if isinstance(exception, SystemExit):
+        status = exception.code
+        _exit_status = 0 if status is None else status if isinstance(status, int) else 1
+    elif isinstance(exception, KeyboardInterrupt):
+        _exit_status = "sigint"
+    else:
+        _exit_status = 1
+    return None
+
+
+def _watch_exit_status() -> None:
+    """Notes how the main thread's outermost frame unwinds, if it does.
+
+    PY_UNWIND can only be watched globally; the callback returns at once for
+    any other frame, and exceptions leaving frames are rare on hot paths.
+    """
+    global _watching, _main_code
+    with _lock:
+        if _watching:
+            return
+        frame = sys._current_frames().get(threading.main_thread().ident)
+        if frame is None:
+            return
+        while frame.f_back is not None:
+            frame = frame.f_back
+        _main_code = frame.f_code
+        mon = sys.monitoring
+        for tool in range(6):  # tool ids 0-5 are the ones free for anyone
+            if mon.get_tool(tool) is None:
+                mon.use_tool_id(tool, "shmring-exit-status")
+                mon.register_callback(tool, mon.events.PY_UNWIND, _on_unwind)
+                mon.set_events(tool, mon.get_events(tool) | mon.events.PY_UNWIND)
+                _watching = True
+                return
+
+
+def _install_exit_policy() -> None:
+    global _policy_installed
+    with _lock:
+        if not _policy_installed:
+            atexit.register(_at_exit)
+            _policy_installed = True
+
+
+def _at_exit() -> None:
+    abandoned = 0
+    for spawner in list(_spawners):
+        abandoned += spawner.shutdown(EXIT_GRACE)
+    if abandoned == 0 and _core.spawner_counts()["abandoned"] == 0:
+        return  # nothing stuck: let CPython finalize as usual
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    if _exit_status == "sigint":
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(_exit_status if isinstance(_exit_status, int) else 1)

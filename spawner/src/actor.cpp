@@ -1,0 +1,194 @@
+// ActorCore: the parent's view of one actor, and the kill ladder.
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <thread>
+
+#include "internal.hpp"
+#include "shmring/error.hpp"
+
+namespace shmring::detail {
+
+using std::chrono::nanoseconds;
+
+Counters& counters() {
+  static Counters c;
+  return c;
+}
+
+std::uint64_t next_id() {
+  static std::atomic<std::uint64_t> id{1};
+  return id.fetch_add(1, std::memory_order_relaxed);
+}
+
+ActorCore::ActorCore() : ended_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (ended_fd < 0) throw Error(errno, "eventfd for an actor");
+}
+
+ActorCore::~ActorCore() { ::close(ended_fd); }
+
+void ActorCore::signal_ended_locked() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(ended_fd, &one, sizeof one);  // stays readable: never drained
+  changed.notify_all();
+}
+
+bool ActorCore::wait_ended(nanoseconds timeout) {
+  std::unique_lock lock(mutex);
+  if (timeout.count() < 0) {
+    changed.wait(lock, [this] { return ended_locked(); });
+    return true;
+  }
+  return changed.wait_for(lock, timeout, [this] { return ended_locked(); });
+}
+
+void ActorCore::set_running(double startup) {
+  std::lock_guard lock(mutex);
+  if (state == ActorState::starting) state = ActorState::running;
+  startup_seconds = startup;
+  changed.notify_all();
+}
+
+void ActorCore::finish(ActorState final_state, std::string result_or_error) {
+  std::lock_guard lock(mutex);
+  if (state == ActorState::abandoned) {
+    // It ended after all, later than the kill's grace.
+    counters().abandoned.fetch_sub(1, std::memory_order_relaxed);
+    error += "; it ended later";
+    state = ActorState::killed;
+  } else {
+    if (kill_requested && final_state == ActorState::exited) final_state = ActorState::killed;
+    state = final_state;
+    if (final_state == ActorState::exited) {
+      result = std::move(result_or_error);
+    } else {
+      error = std::move(result_or_error);
+    }
+  }
+  signal_ended_locked();
+}
+
+bool ActorCore::begin_kill() {
+  {
+    std::lock_guard lock(mutex);
+    if (ended_locked()) return false;
+    kill_requested = true;
+  }
+  // Step 1: the channel. Wakes the parent's pending receive and any call the
+  // child is blocked in on this channel, on both sides at once.
+  aborter.abort("actor '" + name + "' was killed by its parent");
+  return true;
+}
+
+void ActorCore::inject_exit() const {
+  std::shared_ptr<Worker> w;
+  {
+    std::lock_guard lock(mutex);
+    w = worker;
+  }
+  if (!w) return;
+  // Step 2, on a helper thread: attaching to the child's interpreter means
+  // taking its GIL, which a child running C code may hold for a long time.
+  // The caller must never block on that.
+  std::thread([w] {
+    std::lock_guard lock(w->mutex);
+    if (w->ending || w->interp == nullptr) return;
+    PyThreadState* t = PyThreadState_New(w->interp);
+    if (t == nullptr) return;
+    PyEval_RestoreThread(t);  // the child's GIL (or the shared one)
+    PyThreadState_SetAsyncExc(w->thread_ident, PyExc_SystemExit);
+    PyThreadState_Clear(t);
+    PyThreadState_DeleteCurrent();  // releases it
+  }).detach();
+}
+
+void ActorCore::abandon(nanoseconds grace) {
+  std::lock_guard lock(mutex);
+  if (ended_locked()) return;
+  state = ActorState::abandoned;
+  error = "abandoned: it did not end within " + std::to_string(std::chrono::duration<double>(grace).count()) +
+          " s of kill (stuck outside Python code, e.g. in a C-level wait)";
+  counters().abandoned.fetch_add(1, std::memory_order_relaxed);
+  signal_ended_locked();
+}
+
+}  // namespace shmring::detail
+
+namespace shmring {
+
+using std::chrono::nanoseconds;
+
+std::string_view to_string(ActorState s) {
+  switch (s) {
+    case ActorState::starting: return "starting";
+    case ActorState::running: return "running";
+    case ActorState::exited: return "exited";
+    case ActorState::failed: return "failed";
+    case ActorState::killed: return "killed";
+    case ActorState::abandoned: return "abandoned";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(KillStep s) {
+  switch (s) {
+    case KillStep::already_ended: return "already-ended";
+    case KillStep::channel_abort: return "channel-abort";
+    case KillStep::async_exception: return "async-exception";
+    case KillStep::abandoned: return "abandoned";
+  }
+  return "unknown";
+}
+
+// How long kill() lets a child end by itself after its channel is aborted
+// before it raises SystemExit in its thread: a child blocked on the channel
+// returns at once, a child that checks nothing gets the exception.
+constexpr nanoseconds kAbortPatience = std::chrono::milliseconds(20);
+
+Actor::Actor(std::shared_ptr<detail::ActorCore> core) : core_(std::move(core)) {}
+
+ActorState Actor::state() const {
+  std::lock_guard lock(core_->mutex);
+  return core_->state;
+}
+std::uint64_t Actor::id() const { return core_->id; }
+const std::string& Actor::name() const { return core_->name; }
+Endpoint& Actor::channel() { return core_->parent; }
+
+bool Actor::join(nanoseconds timeout) { return core_->wait_ended(timeout); }
+
+KillStep Actor::kill(nanoseconds grace) {
+  const auto start = detail::Clock::now();
+  if (!core_->begin_kill()) return KillStep::already_ended;
+  if (core_->wait_ended(std::min(grace, kAbortPatience))) return KillStep::channel_abort;
+  core_->inject_exit();
+  const auto left = grace - std::chrono::duration_cast<nanoseconds>(detail::Clock::now() - start);
+  if (core_->wait_ended(std::max(left, nanoseconds{0}))) return KillStep::async_exception;
+  core_->abandon(grace);
+  return KillStep::abandoned;
+}
+
+void Actor::terminate() {
+  if (core_->begin_kill()) core_->inject_exit();
+}
+
+int Actor::ended_fd() const { return core_->ended_fd; }
+
+std::string Actor::result() const {
+  std::lock_guard lock(core_->mutex);
+  return core_->result;
+}
+
+std::string Actor::error() const {
+  std::lock_guard lock(core_->mutex);
+  return core_->error;
+}
+
+double Actor::startup_seconds() const {
+  std::lock_guard lock(core_->mutex);
+  return core_->startup_seconds;
+}
+
+}  // namespace shmring

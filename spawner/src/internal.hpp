@@ -1,0 +1,121 @@
+// The spawner's moving parts. A Worker is one OS thread that owns one
+// sub-interpreter for its whole life; an ActorCore is what the parent sees of
+// the actor that runs on it. The SpawnerCore keeps the warm pool.
+#pragma once
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "shmring/spawner.hpp"
+
+namespace shmring::detail {
+
+using Clock = std::chrono::steady_clock;
+
+struct SpawnerCore;
+struct Worker;
+
+// Process-wide (per copy of this library) figures for Spawner::counts().
+struct Counters {
+  std::atomic<std::size_t> interpreters{0};
+  std::atomic<std::size_t> threads{0};
+  std::atomic<std::size_t> abandoned{0};
+};
+Counters& counters();
+
+struct ActorCore {
+  std::uint64_t id = 0;
+  std::string name;
+  Endpoint parent;           // the parent's side of the channel
+  AbortHandle aborter;       // works wherever `parent` has moved to
+  Clock::time_point spawned_at = Clock::now();
+
+  mutable std::mutex mutex;  // guards the fields below
+  std::condition_variable changed;
+  ActorState state = ActorState::starting;
+  bool kill_requested = false;
+  std::string result;
+  std::string error;
+  double startup_seconds = -1;
+  std::shared_ptr<Worker> worker;
+  int ended_fd = -1;  // eventfd, written once when the actor ends or is abandoned
+
+  ActorCore();
+  ~ActorCore();
+  ActorCore(const ActorCore&) = delete;
+  ActorCore& operator=(const ActorCore&) = delete;
+
+  bool ended_locked() const {
+    return state == ActorState::exited || state == ActorState::failed || state == ActorState::killed ||
+           state == ActorState::abandoned;
+  }
+  bool ended() const {
+    std::lock_guard lock(mutex);
+    return ended_locked();
+  }
+  bool wait_ended(std::chrono::nanoseconds timeout);
+  // Called by the worker thread as the actor's code runs and finishes.
+  void set_running(double startup);
+  void finish(ActorState final_state, std::string result_or_error);
+
+  // kill() in steps, so Spawner::shutdown can run each step for all at once.
+  bool begin_kill();          // false if it had ended
+  void inject_exit() const;   // raise SystemExit in its thread (never blocks the caller)
+  void abandon(std::chrono::nanoseconds grace);
+
+ private:
+  void signal_ended_locked();
+};
+
+// One thread, one interpreter. Fields after `mutex` are guarded by it.
+struct Worker {
+  std::uint64_t id = 0;
+  std::string thread_name;
+  InterpreterConfig config = InterpreterConfig::isolated;
+  std::vector<std::string> preload;
+  std::weak_ptr<SpawnerCore> owner;  // to report "warm" (pool workers only)
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool has_job = false;
+  bool shutdown = false;
+  bool ending = false;               // Py_EndInterpreter is about to run: no more injections
+  std::shared_ptr<ActorCore> actor;
+  std::string entry;
+  std::string args;
+  std::vector<std::string> sys_path;
+  std::uint64_t handle = 0;
+  PyInterpreterState* interp = nullptr;
+  unsigned long thread_ident = 0;
+};
+
+// Starts the worker's thread (throws shmring::Error if the OS refuses).
+void start_worker(std::shared_ptr<Worker> worker);
+
+struct SpawnerCore {
+  PoolOptions pool;
+  std::mutex mutex;
+  std::condition_variable warm_changed;
+  std::vector<std::shared_ptr<Worker>> warm;  // ready, waiting for a job
+  std::size_t preparing = 0;                   // pool workers still creating their interpreter
+  std::vector<std::weak_ptr<ActorCore>> actors;
+  std::string last_pool_error;
+  bool closed = false;
+
+  void refill_locked(const std::shared_ptr<SpawnerCore>& self);
+  void on_warm(const std::shared_ptr<Worker>& w);            // a pool worker is ready
+  void on_pool_failure(const std::string& why);              // it could not get ready
+};
+
+std::uint64_t next_id();
+
+}  // namespace shmring::detail

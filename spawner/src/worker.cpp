@@ -1,0 +1,209 @@
+// The worker thread: create a sub-interpreter, (pool) import the preload
+// modules and wait for a job, run the actor's entry point, end the
+// interpreter. Every CPython call here runs on the worker's own thread, in
+// its own interpreter; the thread holds no other thread state.
+#include <pthread.h>
+
+#include <cstring>
+#include <thread>
+
+#include "internal.hpp"
+#include "shmring/error.hpp"
+
+namespace shmring::detail {
+namespace {
+
+PyInterpreterConfig config_for(InterpreterConfig c) {
+  PyInterpreterConfig cfg{};
+  if (c == InterpreterConfig::isolated) {
+    cfg.use_main_obmalloc = 0;
+    cfg.allow_fork = 0;
+    cfg.allow_exec = 0;
+    cfg.allow_threads = 1;
+    cfg.allow_daemon_threads = 0;
+    cfg.check_multi_interp_extensions = 1;
+    cfg.gil = PyInterpreterConfig_OWN_GIL;
+  } else {
+    cfg.use_main_obmalloc = 1;
+    cfg.allow_fork = 1;
+    cfg.allow_exec = 1;
+    cfg.allow_threads = 1;
+    cfg.allow_daemon_threads = 1;
+    cfg.check_multi_interp_extensions = 0;
+    cfg.gil = PyInterpreterConfig_SHARED_GIL;
+  }
+  return cfg;
+}
+
+// The current exception as text (traceback.format_exception), and clears it.
+std::string take_exception_text() {
+  PyObject* exc = PyErr_GetRaisedException();
+  if (exc == nullptr) return "unknown error";
+  std::string text;
+  PyObject* tb = PyImport_ImportModule("traceback");
+  PyObject* lines = tb ? PyObject_CallMethod(tb, "format_exception", "O", exc) : nullptr;
+  PyObject* empty = lines ? PyUnicode_FromString("") : nullptr;
+  PyObject* joined = empty ? PyUnicode_Join(empty, lines) : nullptr;
+  if (joined != nullptr) {
+    Py_ssize_t n = 0;
+    if (const char* s = PyUnicode_AsUTF8AndSize(joined, &n)) text.assign(s, static_cast<std::size_t>(n));
+  }
+  if (text.empty()) {
+    PyErr_Clear();
+    PyObject* r = PyObject_Repr(exc);
+    const char* s = r ? PyUnicode_AsUTF8(r) : nullptr;
+    text = s ? s : "unprintable exception";
+    Py_XDECREF(r);
+  }
+  Py_XDECREF(joined);
+  Py_XDECREF(empty);
+  Py_XDECREF(lines);
+  Py_XDECREF(tb);
+  Py_DECREF(exc);
+  PyErr_Clear();
+  return text;
+}
+
+bool is_system_exit_pending() { return PyErr_ExceptionMatches(PyExc_SystemExit) != 0; }
+
+// Imports the preload modules and the actor runner; "" on success.
+std::string prepare(const Worker& w) {
+  std::vector<std::string> modules = w.preload;
+  modules.emplace_back("shmring._actor");
+  for (const std::string& m : modules) {
+    PyObject* mod = PyImport_ImportModule(m.c_str());
+    if (mod == nullptr) return "importing " + m + " failed:\n" + take_exception_text();
+    Py_DECREF(mod);
+  }
+  return {};
+}
+
+// Runs the actor's entry point; returns its final state and result/error.
+std::pair<ActorState, std::string> run_job(Worker& w) {
+  PyObject* runner = PyImport_ImportModule("shmring._actor");
+  PyObject* result = nullptr;
+  PyObject* paths = runner ? PyTuple_New(static_cast<Py_ssize_t>(w.sys_path.size())) : nullptr;
+  for (std::size_t i = 0; paths != nullptr && i < w.sys_path.size(); ++i) {
+    PyObject* p = PyUnicode_DecodeFSDefault(w.sys_path[i].c_str());
+    if (p == nullptr) Py_CLEAR(paths);
+    else PyTuple_SET_ITEM(paths, static_cast<Py_ssize_t>(i), p);
+  }
+  if (paths != nullptr) {
+    result = PyObject_CallMethod(runner, "run", "sKy#O", w.entry.c_str(), static_cast<unsigned long long>(w.handle),
+                                 w.args.data(), static_cast<Py_ssize_t>(w.args.size()), paths);
+    Py_DECREF(paths);
+  }
+  Py_XDECREF(runner);
+  if (result != nullptr) {
+    std::string bytes;
+    char* data = nullptr;
+    Py_ssize_t n = 0;
+    if (PyBytes_AsStringAndSize(result, &data, &n) == 0) bytes.assign(data, static_cast<std::size_t>(n));
+    Py_DECREF(result);
+    if (PyErr_Occurred()) return {ActorState::failed, take_exception_text()};
+    return {ActorState::exited, std::move(bytes)};
+  }
+  bool killed;
+  {
+    std::lock_guard lock(w.actor->mutex);
+    killed = w.actor->kill_requested;
+  }
+  if (killed && is_system_exit_pending()) {
+    PyErr_Clear();
+    return {ActorState::killed, "killed: SystemExit was raised in its thread"};
+  }
+  std::string text = take_exception_text();
+  if (killed) return {ActorState::killed, "killed: ended with an exception after its channel was aborted:\n" + text};
+  return {ActorState::failed, std::move(text)};
+}
+
+void worker_main(std::shared_ptr<Worker> w) {
+  Counters& c = counters();
+  if (!w->thread_name.empty()) pthread_setname_np(pthread_self(), w->thread_name.substr(0, 15).c_str());
+
+  const Clock::time_point created = Clock::now();
+  PyThreadState* tstate = nullptr;
+  const PyInterpreterConfig cfg = config_for(w->config);
+  const PyStatus status = Py_NewInterpreterFromConfig(&tstate, &cfg);
+  if (PyStatus_Exception(status)) {
+    const std::string why = std::string("creating the sub-interpreter failed: ") + (status.err_msg ? status.err_msg : "?");
+    std::shared_ptr<ActorCore> actor;
+    {
+      std::lock_guard lock(w->mutex);
+      actor = w->actor;
+    }
+    if (actor) actor->finish(ActorState::failed, why);
+    if (auto owner = w->owner.lock(); owner && !actor) owner->on_pool_failure(why);
+    c.threads.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  c.interpreters.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(w->mutex);
+    w->interp = PyThreadState_GetInterpreter(tstate);
+    w->thread_ident = PyThread_get_thread_ident();
+  }
+
+  const std::string prepare_error = prepare(*w);
+  bool run = false;
+  // Wait for a job (pool) with this interpreter's GIL released.
+  Py_BEGIN_ALLOW_THREADS
+  {
+    std::unique_lock lock(w->mutex);
+    const bool pooled = !w->has_job;
+    if (pooled && prepare_error.empty()) {
+      lock.unlock();
+      if (auto owner = w->owner.lock()) owner->on_warm(w);
+      lock.lock();
+      w->wake.wait(lock, [&] { return w->has_job || w->shutdown; });
+    }
+    run = w->has_job && !w->shutdown;
+  }
+  Py_END_ALLOW_THREADS
+
+  if (!prepare_error.empty()) {
+    std::shared_ptr<ActorCore> actor;
+    {
+      std::lock_guard lock(w->mutex);
+      actor = w->actor;
+    }
+    if (actor) {
+      actor->finish(ActorState::failed, prepare_error);
+    } else if (auto owner = w->owner.lock()) {
+      owner->on_pool_failure(prepare_error);
+    }
+  } else if (run) {
+    w->actor->set_running(std::chrono::duration<double>(Clock::now() - w->actor->spawned_at).count());
+    (void)created;
+    auto [state, text] = run_job(*w);
+    w->actor->finish(state, std::move(text));
+  }
+
+  // From here no kill may attach to this interpreter. Take the lock with the
+  // GIL released: a killer holding the lock may be waiting for our GIL.
+  Py_BEGIN_ALLOW_THREADS
+  {
+    std::lock_guard lock(w->mutex);
+    w->ending = true;
+  }
+  Py_END_ALLOW_THREADS
+  // A SystemExit injected just too late must not disturb the teardown.
+  PyErr_Clear();
+  Py_EndInterpreter(tstate);
+  c.interpreters.fetch_sub(1, std::memory_order_relaxed);
+  c.threads.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void start_worker(std::shared_ptr<Worker> worker) {
+  counters().threads.fetch_add(1, std::memory_order_relaxed);
+  try {
+    std::thread(worker_main, std::move(worker)).detach();
+  } catch (const std::system_error& e) {
+    counters().threads.fetch_sub(1, std::memory_order_relaxed);
+    throw Error(e.code().value(), std::string("starting an actor thread: ") + e.what());
+  }
+}
+
+}  // namespace shmring::detail
