@@ -53,6 +53,7 @@ void ActorCore::set_running(double startup) {
 
 void ActorCore::finish(ActorState final_state, std::string result_or_error) {
   std::lock_guard lock(mutex);
+  worker.reset();  // the worker holds us while it runs; we let go of it when done (no cycle)
   if (state == ActorState::abandoned) {
     // It ended after all, later than the kill's grace.
     counters().abandoned.fetch_sub(1, std::memory_order_relaxed);

@@ -121,7 +121,6 @@ void worker_main(std::shared_ptr<Worker> w) {
   Counters& c = counters();
   if (!w->thread_name.empty()) pthread_setname_np(pthread_self(), w->thread_name.substr(0, 15).c_str());
 
-  const Clock::time_point created = Clock::now();
   PyThreadState* tstate = nullptr;
   const PyInterpreterConfig cfg = config_for(w->config);
   const PyStatus status = Py_NewInterpreterFromConfig(&tstate, &cfg);
@@ -174,9 +173,12 @@ void worker_main(std::shared_ptr<Worker> w) {
     }
   } else if (run) {
     w->actor->set_running(std::chrono::duration<double>(Clock::now() - w->actor->spawned_at).count());
-    (void)created;
     auto [state, text] = run_job(*w);
     w->actor->finish(state, std::move(text));
+  }
+  {
+    std::lock_guard lock(w->mutex);
+    w->actor.reset();  // the actor no longer needs this thread (and they must not keep each other alive)
   }
 
   // From here no kill may attach to this interpreter. Take the lock with the

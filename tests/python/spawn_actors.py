@@ -1,0 +1,77 @@
+"""Entry points the spawner tests start as actors (imported in the child)."""
+
+import threading
+import time
+
+import shmring  # the C extension only: cheap to import in a fresh interpreter
+
+
+def echo_upper(endpoint, args):
+    endpoint.send(endpoint.recv().upper() + args)
+    return b"echoed"
+
+
+def trio_ping_pong(endpoint, args):
+    import trio  # imported here: the other actors start without paying for it
+
+    import shmring.trio as st
+
+    async def main():
+        channel = st.MessageChannel(endpoint)
+        count = int(args)
+        for _ in range(count):
+            await channel.send(await channel.receive() + b"!")
+        return b"%d rounds" % count
+
+    return trio.run(main)
+
+
+def fail(endpoint, args):
+    raise RuntimeError("the child failed on purpose: " + args.decode())
+
+
+def returns_text(endpoint, args):
+    return "not bytes"
+
+
+def busy_loop(endpoint, args):
+    endpoint.send(b"started")
+    while True:
+        pass
+
+
+def event_wait_loop(endpoint, args):
+    endpoint.send(b"started")
+    event = threading.Event()
+    while True:
+        event.wait(1.0)
+
+
+def sleep_loop(endpoint, args):
+    endpoint.send(b"started")
+    while True:
+        time.sleep(0.01)
+
+
+def stuck_forever(endpoint, args):
+    endpoint.send(b"started")
+    threading.Event().wait()
+
+
+def blocked_in_recv(endpoint, args):
+    endpoint.send(b"started")
+    try:
+        endpoint.recv()
+    except shmring.AbortedError:
+        return b"saw the abort"
+    return b"no abort"
+
+
+def nothing(endpoint, args):
+    return None
+
+
+def imports_trio(endpoint, args):
+    import sys
+
+    endpoint.send(b"trio preloaded" if "trio" in sys.modules else b"trio not loaded")
