@@ -7,8 +7,10 @@ Layers (each uses only the ones below it):
   isolated sub-interpreters (PEP 684).
 - ``shmring.trio`` -- the trio API: message channels and byte streams,
   listeners, cancellation-safe waits on the endpoint's file descriptors.
+- ``shmring.spawn`` -- actors in sub-interpreters on their own threads.
 
-Everything public in ``_core`` is re-exported here.
+The public channel API of ``_core`` is re-exported here (its spawner types
+are used through ``shmring.spawn``), with :class:`ActorError`.
 """
 
 from ._core import AbortedError as AbortedError
@@ -29,8 +31,19 @@ from ._core import start_connect as start_connect
 
 __version__ = "0.1.0"
 
+
+class ActorError(Exception):
+    """An actor ended with an exception; ``traceback`` is the child's formatted text."""
+
+    def __init__(self, name: str, traceback: str) -> None:
+        super().__init__(f"actor {name!r} failed:\n{traceback}")
+        self.name = name
+        self.traceback = traceback
+
+
 __all__ = [
     "AbortedError",
+    "ActorError",
     "BusyError",
     "ChannelError",
     "ClosedError",

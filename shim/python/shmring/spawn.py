@@ -35,22 +35,13 @@ from typing import Any
 
 import trio
 
-from . import _core
+from . import ActorError, _core
 from .trio import MessageChannel
 
 __all__ = ["Actor", "ActorError", "Spawner", "spawn"]
 
 # Grace for the kill of every live actor at interpreter exit.
 EXIT_GRACE = 0.5
-
-
-class ActorError(Exception):
-    """The actor ended with an exception; ``traceback`` is the child's text."""
-
-    def __init__(self, name: str, traceback: str) -> None:
-        super().__init__(f"actor {name!r} failed:\n{traceback}")
-        self.name = name
-        self.traceback = traceback
 
 
 class Actor:
