@@ -270,6 +270,6 @@ def test_the_package_exports_every_public_name_of_the_extension():
         assert getattr(shmring, name) is getattr(_core, name)
     for name in shmring.__all__:
         assert getattr(shmring, name).__doc__, f"{name} has no docstring"
-    import shmring.spawn
+    from shmring import spawn
 
-    assert shmring.spawn.ActorError is shmring.ActorError
+    assert spawn.ActorError is shmring.ActorError
