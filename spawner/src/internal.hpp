@@ -110,7 +110,12 @@ struct SpawnerCore {
   std::vector<std::weak_ptr<ActorCore>> actors;
   std::string last_pool_error;
   bool closed = false;
+  std::size_t threads_alive = 0;  // this spawner's worker threads not yet finished
+  std::condition_variable thread_exited;
 
+  // Starts a worker thread owned by this spawner (counted in threads_alive).
+  void start_locked(const std::shared_ptr<SpawnerCore>& self, const std::shared_ptr<Worker>& w);
+  void on_thread_exit();  // the last thing a worker thread does
   void refill_locked(const std::shared_ptr<SpawnerCore>& self);
   void on_warm(const std::shared_ptr<Worker>& w);            // a pool worker is ready
   void on_pool_failure(const std::string& why);              // it could not get ready

@@ -9,6 +9,23 @@
 namespace shmring {
 namespace detail {
 
+void SpawnerCore::start_locked(const std::shared_ptr<SpawnerCore>& self, const std::shared_ptr<Worker>& w) {
+  w->owner = self;
+  ++threads_alive;
+  try {
+    start_worker(w);
+  } catch (...) {
+    --threads_alive;
+    throw;
+  }
+}
+
+void SpawnerCore::on_thread_exit() {
+  std::lock_guard lock(mutex);
+  --threads_alive;
+  thread_exited.notify_all();
+}
+
 void SpawnerCore::refill_locked(const std::shared_ptr<SpawnerCore>& self) {
   while (!closed && warm.size() + preparing < pool.size) {
     auto w = std::make_shared<Worker>();
@@ -16,10 +33,9 @@ void SpawnerCore::refill_locked(const std::shared_ptr<SpawnerCore>& self) {
     w->thread_name = "shmring-warm";
     w->config = pool.config;
     w->preload = pool.preload;
-    w->owner = self;
     ++preparing;
     try {
-      start_worker(w);
+      start_locked(self, w);
     } catch (const Error& e) {
       --preparing;
       last_pool_error = e.what();
@@ -117,7 +133,8 @@ Actor Spawner::spawn(SpawnRequest request) {
   if (cold) {
     worker->thread_name = actor->name;
     try {
-      detail::start_worker(worker);
+      std::lock_guard lock(core_->mutex);
+      core_->start_locked(core_, worker);
     } catch (...) {
       claim_endpoint(handle);  // do not leave it parked forever
       throw;
@@ -166,15 +183,27 @@ std::size_t Spawner::shutdown(std::chrono::nanoseconds grace) {
   for (auto& a : killing) {
     if (!a->ended()) a->inject_exit();
   }
-  std::size_t abandoned = 0;
+  std::size_t abandoned_now = 0;
   for (auto& a : killing) {
     const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - detail::Clock::now());
     if (!a->wait_ended(std::max(left, std::chrono::nanoseconds{0}))) {
       a->abandon(grace);
-      ++abandoned;
+      ++abandoned_now;
     }
   }
-  return abandoned;
+  // An actor that ended is still tearing its interpreter down on its thread:
+  // wait for those threads (not for abandoned ones, which may never finish),
+  // so that the caller may finalize Python afterwards. Bounded: an interpreter
+  // ends in milliseconds.
+  std::size_t abandoned_total = 0;
+  for (auto& a : live) {
+    std::lock_guard lock(a->mutex);
+    abandoned_total += a->state == ActorState::abandoned ? 1 : 0;
+  }
+  std::unique_lock lock(core_->mutex);
+  core_->thread_exited.wait_for(lock, std::chrono::seconds(10),
+                                [&] { return core_->threads_alive <= abandoned_total; });
+  return abandoned_now;
 }
 
 SpawnerCounts Spawner::counts() {

@@ -134,6 +134,7 @@ void worker_main(std::shared_ptr<Worker> w) {
     if (actor) actor->finish(ActorState::failed, why);
     if (auto owner = w->owner.lock(); owner && !actor) owner->on_pool_failure(why);
     c.threads.fetch_sub(1, std::memory_order_relaxed);
+    if (auto owner = w->owner.lock()) owner->on_thread_exit();
     return;
   }
   c.interpreters.fetch_add(1, std::memory_order_relaxed);
@@ -194,6 +195,7 @@ void worker_main(std::shared_ptr<Worker> w) {
   Py_EndInterpreter(tstate);
   c.interpreters.fetch_sub(1, std::memory_order_relaxed);
   c.threads.fetch_sub(1, std::memory_order_relaxed);
+  if (auto owner = w->owner.lock()) owner->on_thread_exit();
 }
 
 }  // namespace
