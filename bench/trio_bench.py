@@ -7,7 +7,9 @@ a socketpair with a 4-byte little-endian length prefix per message (what a
 trio program, or tractor, does over a socket). Measured in one run:
 
 - ping-pong round trip (64 B, 64 KiB): p50 and p99 per round trip;
-- one-way throughput (64 B, 64 KiB): messages/s and bytes/s.
+- one-way throughput (64 B, 64 KiB): messages/s and bytes/s;
+- and, without trio, the plain blocking calls: ``shmring.Endpoint.send/recv``
+  against a blocking socket with the same framing (round trip only).
 
 Each figure is the median of several repetitions; the spread is the min-max
 range of the repetitions' medians. Prints a table with the ratios, and with
@@ -88,7 +90,35 @@ async def serve(channel) -> None:
             return
 
 
+def sync_child(transport: str, where: str) -> None:
+    """Blocking echo without trio, for the plain-Python baselines."""
+    if transport == "sync-shmring":
+        import shmring
+
+        ep = shmring.connect(where)
+        while (m := ep.recv()) != b"Q":
+            ep.send(m)
+        return
+    sock = socket.socket(fileno=int(where))
+    buf = bytearray()
+    while True:
+        while len(buf) < 4 or len(buf) < 4 + int.from_bytes(buf[:4], "little"):
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                return
+            buf += chunk
+        n = int.from_bytes(buf[:4], "little")
+        message = bytes(buf[4 : 4 + n])
+        del buf[: 4 + n]
+        if message == b"Q":
+            return
+        sock.sendall(n.to_bytes(4, "little") + message)
+
+
 async def child_main(transport: str, where: str) -> None:
+    if transport.startswith("sync-"):
+        sync_child(transport, where)
+        return
     if transport == "shmring":
         channel = await st.connect(where)
     else:
@@ -148,10 +178,59 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(p * len(sorted_values)))]
 
 
+def sync_round_trips(transport: str, size: int, rounds: int, reps: int, tmpdir: str) -> list[list[float]]:
+    """Blocking ping-pong without trio; returns sorted per-round-trip times (us) per repetition."""
+    import shmring
+
+    payload = os.urandom(size)
+    clock = time.perf_counter_ns
+    cmd = [sys.executable, __file__, "--child", f"sync-{transport}"]
+    results = []
+    if transport == "shmring":
+        path = os.path.join(tmpdir, "sync.sock")
+        listener = shmring.Listener(path)
+        proc = subprocess.Popen(cmd + [path])
+        ep = listener.accept(timeout=60)
+        listener.close()
+        send, recv = ep.send, ep.recv
+    else:
+        parent, child = socket.socketpair()
+        proc = subprocess.Popen(cmd + [str(child.fileno())], pass_fds=[child.fileno()])
+        child.close()
+        buf = bytearray()
+
+        def send(m):
+            parent.sendall(len(m).to_bytes(4, "little") + m)
+
+        def recv():
+            nonlocal buf
+            while len(buf) < 4 or len(buf) < 4 + int.from_bytes(buf[:4], "little"):
+                buf += parent.recv(1 << 20)
+            n = int.from_bytes(buf[:4], "little")
+            m = bytes(buf[4 : 4 + n])
+            del buf[: 4 + n]
+            return m
+
+    for _ in range(200):
+        send(payload)
+        recv()
+    for _ in range(reps):
+        times = []
+        for _ in range(rounds):
+            t0 = clock()
+            send(payload)
+            recv()
+            times.append((clock() - t0) / 1000)
+        results.append(sorted(times))
+    send(b"Q")
+    proc.wait(30)
+    return results
+
+
 async def measure(quick: bool) -> list[dict]:
     reps = 3 if quick else 5
-    rounds = {64: 2000 if quick else 5000, 65536: 500 if quick else 1500}
-    counts = {64: 20000 if quick else 50000, 65536: 2000 if quick else 5000}
+    rounds = {64: 1000 if quick else 5000, 65536: 300 if quick else 1500}
+    counts = {64: 5000 if quick else 50000, 65536: 600 if quick else 5000}
     records = []
     with tempfile.TemporaryDirectory(prefix="shmring-bench-") as tmpdir:
         os.chmod(tmpdir, 0o700)
@@ -165,19 +244,25 @@ async def measure(quick: bool) -> list[dict]:
                         times = sorted(await ping_pong(channel, size, rounds[size]))
                         p50s.append(percentile(times, 0.50) / 1000)
                         p99s.append(percentile(times, 0.99) / 1000)
-                    records.append(record(transport, "round-trip", size, "p50", p50s, "us"))
-                    records.append(record(transport, "round-trip", size, "p99", p99s, "us"))
+                    records.append(record(f"trio/{transport}", "round-trip", size, "p50", p50s, "us"))
+                    records.append(record(f"trio/{transport}", "round-trip", size, "p99", p99s, "us"))
                     rates = [await throughput(channel, size, counts[size]) for _ in range(reps)]
-                    records.append(record(transport, "stream", size, "messages/s", rates, "msg/s"))
-                    records.append(record(transport, "stream", size, "bytes/s", [r * size for r in rates], "B/s"))
+                    records.append(record(f"trio/{transport}", "stream", size, "messages/s", rates, "msg/s"))
+                    records.append(record(f"trio/{transport}", "stream", size, "bytes/s", [r * size for r in rates], "B/s"))
                 await channel.send(b"Q" + bytes(8))
                 await channel.aclose()
+        for transport in ("shmring", "unix-socketpair"):
+            for size in SIZES:
+                runs = await trio.to_thread.run_sync(sync_round_trips, transport, size, rounds[size], reps, tmpdir)
+                name = f"python-sync/{transport}"
+                records.append(record(name, "round-trip", size, "p50", [percentile(t, 0.5) for t in runs], "us"))
+                records.append(record(name, "round-trip", size, "p99", [percentile(t, 0.99) for t in runs], "us"))
     return records
 
 
 def record(transport, mode, size, metric, values, unit) -> dict:
     return {
-        "transport": f"trio/{transport}",
+        "transport": transport,
         "mode": mode,
         "size": size,
         "metric": metric,
@@ -211,6 +296,11 @@ def print_table(records: list[dict]) -> None:
         print(
             f"{f'one way {size} B, msg/s':30} {rate(s['value']):>22} {rate(u['value']):>22} {s['value'] / u['value']:>7.2f}x"
         )
+    for size in SIZES:
+        s = next(r for r in records if r["transport"] == "python-sync/shmring" and r["size"] == size and r["metric"] == "p50")
+        u = next(r for r in records if r["transport"] == "python-sync/unix-socketpair" and r["size"] == size and r["metric"] == "p50")
+        print(f"{f'no trio: round trip {size} B, p50':30} {s['value']:>11.1f} us {'':10} {u['value']:>11.1f} us {'':10} "
+              f"{u['value'] / s['value']:>7.2f}x")
     s, u = get("shmring", "round-trip", 64, "p50"), get("unix-socketpair", "round-trip", 64, "p50")
     ratio = u["value"] / s["value"]
     print(f"\ntarget: trio round trip over shmring >= 3x faster than over a Unix socketpair (64 B, p50): "
