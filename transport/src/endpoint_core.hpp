@@ -17,7 +17,10 @@
 
 namespace shmring::detail {
 
-class EndpointCore {
+// Cache-line aligned, with the sender's and the receiver's private state on
+// lines of their own: the two endpoints of an in-process pair are neighbours
+// on the heap, and one endpoint's sender and receiver may be two threads.
+class alignas(kCacheLine) EndpointCore {
  public:
   // `lifeline`: a socket whose hang-up means the peer process is gone (empty
   // for in-process pairs). `peer_pid`: as the kernel reported it.
@@ -120,8 +123,8 @@ class EndpointCore {
   ChannelOptions options_;
   std::uint64_t max_frame_payload_;
   std::uint64_t max_message_;
-  RingWriter tx_;
-  RingReader rx_;
+  alignas(kCacheLine) RingWriter tx_;
+  alignas(kCacheLine) RingReader rx_;
   UniqueFd lifeline_;
   UniqueFd recv_wait_set_;  // only with a lifeline: {our recv wake, lifeline}
   UniqueFd send_wait_set_;
@@ -139,7 +142,7 @@ class EndpointCore {
   std::string corrupt_reason_;
 
   // Sender thread only.
-  Outgoing pending_;
+  alignas(kCacheLine) Outgoing pending_;
   // Mirrors pending_.started for close()/send_eof() on other threads, which
   // must abort rather than let the peer see a truncated message as complete.
   // Release/acquire: only the flag itself is read across threads.
@@ -149,7 +152,7 @@ class EndpointCore {
   std::uint64_t reserved_bytes_ = 0;
 
   // Receiver thread only.
-  std::vector<std::byte> assembly_;
+  alignas(kCacheLine) std::vector<std::byte> assembly_;
   std::uint64_t assembly_total_ = 0;
   bool assembling_ = false;
   Peeked peeked_ = Peeked::none;
