@@ -195,33 +195,29 @@ class FdEnd : public End {
     if (out_ != in_) ::close(out_);
   }
   void send(const std::byte* data, std::size_t n) override {
-    while (n > 0) {
-      const auto r = ::write(out_, data, n);
-      if (r > 0) {
-        data += r;
-        n -= static_cast<std::size_t>(r);
-      } else if (r < 0 && errno == EAGAIN) {
-        cpu_pause();
-      } else if (!(r < 0 && errno == EINTR)) {
-        throw std::runtime_error("write failed");
-      }
-    }
+    transfer(n, [&](std::size_t done, std::size_t left) { return ::write(out_, data + done, left); });
   }
   void recv(std::byte* data, std::size_t n) override {
-    while (n > 0) {
-      const auto r = ::read(in_, data, n);
+    transfer(n, [&](std::size_t done, std::size_t left) { return ::read(in_, data + done, left); });
+  }
+
+ private:
+  // Moves n bytes with `io` (read or write), spinning on EAGAIN in spin mode.
+  template <class Io>
+  static void transfer(std::size_t n, Io io) {
+    std::size_t done = 0;
+    while (done < n) {
+      const auto r = io(done, n - done);
       if (r > 0) {
-        data += r;
-        n -= static_cast<std::size_t>(r);
+        done += static_cast<std::size_t>(r);
       } else if (r < 0 && errno == EAGAIN) {
         cpu_pause();
       } else if (!(r < 0 && errno == EINTR)) {
-        throw std::runtime_error("read failed");
+        throw std::runtime_error("fd transfer failed");
       }
     }
   }
 
- private:
   int in_;
   int out_;
   bool spin_;

@@ -59,16 +59,18 @@ PyObject* accept_result(PyObject* op, std::optional<Endpoint> endpoint) {
   return wrap_endpoint(state_of(op), std::move(*endpoint));
 }
 
+// One non-blocking accept; false with an exception set if the listener failed.
+bool accept_once(Listener& l, std::optional<Endpoint>& out) {
+  return guarded([&] {
+    out = l.try_accept();
+    return true;
+  });
+}
+
 PyObject* Listener_try_accept(PyObject* op, PyObject*) {
   Listener* l = open_listener(as_listener(op));
-  if (l == nullptr) return nullptr;
   std::optional<Endpoint> e;
-  if (!guarded([&] {
-        e = l->try_accept();
-        return true;
-      })) {
-    return nullptr;
-  }
+  if (l == nullptr || !accept_once(*l, e)) return nullptr;
   return accept_result(op, std::move(e));
 }
 
@@ -82,14 +84,8 @@ PyObject* Listener_accept(PyObject* op, PyObject* args, PyObject* kwargs) {
   const auto deadline = std::chrono::steady_clock::now() + (forever ? nanoseconds{0} : timeout);
   for (;;) {
     Listener* l = open_listener(as_listener(op));
-    if (l == nullptr) return nullptr;
     std::optional<Endpoint> e;
-    if (!guarded([&] {
-          e = l->try_accept();
-          return true;
-        })) {
-      return nullptr;
-    }
+    if (l == nullptr || !accept_once(*l, e)) return nullptr;
     if (e) return accept_result(op, std::move(e));
     nanoseconds left{-1};
     if (!forever) {

@@ -232,7 +232,31 @@ class _Conn:
         self.endpoint.abort(reason)
 
 
-class MessageChannel(trio.abc.Channel[bytes]):
+class _Face:
+    """What both faces of an endpoint share: the endpoint, half-close, abort, close."""
+
+    _conn: _Conn
+
+    @property
+    def endpoint(self) -> _core.Endpoint:
+        """The underlying ``shmring._core.Endpoint``."""
+        return self._conn.endpoint
+
+    async def send_eof(self) -> None:
+        """Half-close: the peer receives everything sent so far, then end of channel."""
+        await self._conn.send_eof()
+
+    def abort(self, reason: str = "") -> None:
+        """Aborts the channel for both sides at once (see ``Endpoint.abort``)."""
+        self._conn.abort(reason)
+
+    async def aclose(self) -> None:
+        """Closes gracefully: the peer reads what was sent, then end of channel."""
+        self._conn.close()
+        await trio.lowlevel.checkpoint()
+
+
+class MessageChannel(_Face, trio.abc.Channel[bytes]):
     """A trio message channel over one shmring endpoint.
 
     ``send(message)`` sends one bytes-like message; ``receive()`` returns one
@@ -242,11 +266,6 @@ class MessageChannel(trio.abc.Channel[bytes]):
 
     def __init__(self, endpoint: _core.Endpoint) -> None:
         self._conn = _Conn(endpoint)
-
-    @property
-    def endpoint(self) -> _core.Endpoint:
-        """The underlying ``shmring._core.Endpoint``."""
-        return self._conn.endpoint
 
     async def send(self, value: Buffer) -> None:
         """Sends one message, waiting for room.
@@ -277,25 +296,12 @@ class MessageChannel(trio.abc.Channel[bytes]):
             raise trio.EndOfChannel
         return message
 
-    async def send_eof(self) -> None:
-        """Half-close: the peer receives everything sent so far, then end of channel."""
-        await self._conn.send_eof()
-
-    def abort(self, reason: str = "") -> None:
-        """Aborts the channel for both sides at once (see ``Endpoint.abort``)."""
-        self._conn.abort(reason)
-
-    async def aclose(self) -> None:
-        """Closes gracefully: the peer reads what was sent, then end of channel."""
-        self._conn.close()
-        await trio.lowlevel.checkpoint()
-
     def into_stream(self) -> ByteStream:
         """The same endpoint as a byte stream (use one face at a time)."""
         return ByteStream(self._conn.endpoint)
 
 
-class ByteStream(trio.abc.HalfCloseableStream):
+class ByteStream(_Face, trio.abc.HalfCloseableStream):
     """A trio byte stream over one shmring endpoint.
 
     ``send_all`` sends its data as one message (split only if larger than the
@@ -306,11 +312,6 @@ class ByteStream(trio.abc.HalfCloseableStream):
     def __init__(self, endpoint: _core.Endpoint) -> None:
         self._conn = _Conn(endpoint)
         self._rest = memoryview(b"")
-
-    @property
-    def endpoint(self) -> _core.Endpoint:
-        """The underlying ``shmring._core.Endpoint``."""
-        return self._conn.endpoint
 
     async def send_all(self, data: Buffer) -> None:
         view = memoryview(data).cast("B")
@@ -351,17 +352,6 @@ class ByteStream(trio.abc.HalfCloseableStream):
         chunk = bytes(self._rest[:n])
         self._rest = self._rest[n:]
         return chunk
-
-    async def send_eof(self) -> None:
-        await self._conn.send_eof()
-
-    def abort(self, reason: str = "") -> None:
-        """Aborts the channel for both sides at once."""
-        self._conn.abort(reason)
-
-    async def aclose(self) -> None:
-        self._conn.close()
-        await trio.lowlevel.checkpoint()
 
 
 class Listener(trio.abc.Listener[MessageChannel]):
