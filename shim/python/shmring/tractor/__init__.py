@@ -1,0 +1,21 @@
+"""shmring for tractor: the 'shm' transport and the 'shm_subint' spawn backend.
+
+Installed with shmring, a start-up hook (``_shmring_tractor_hook``, run by a
+``.pth`` file) registers both the moment any process imports tractor, so
+every actor process knows 'shm' before it connects to its parent. Set
+``SHMRING_TRACTOR=0`` to turn that off. Without tractor nothing happens.
+
+    async with tractor.open_nursery(enable_transports=["shm"]) as an: ...
+    tractor.open_root_actor(start_method="shm_subint")   # actors as sub-interpreters
+"""
+
+from ._address import ShmAddress, close_listener, is_unwrapped_shm, start_listener
+
+__all__ = ["ShmAddress", "close_listener", "is_unwrapped_shm", "register", "start_listener"]
+
+
+def register() -> bool:
+    """Teaches tractor about 'shm' (idempotent). False if tractor is not installed."""
+    from ._register import register as _register
+
+    return _register()

@@ -1,0 +1,143 @@
+"""Teaching tractor about 'shm'. tractor has no plugin API: every lookup is a
+dict or a function built at import, so registration inserts into those dicts
+and replaces a few functions (and the names other modules imported them
+under). A tractor that lacks one of them gets a warning, not a crash."""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Any, Callable
+
+from ._address import ShmAddress, is_unwrapped_shm
+
+_registered = False
+
+# Modules that imported `wrap_address` by name (tractor-interface.md).
+_WRAP_ADDRESS_USERS = (
+    "tractor.discovery._addr",
+    "tractor._root",
+    "tractor.discovery._api",
+    "tractor.discovery._registry",
+    "tractor.ipc._chan",
+    "tractor.runtime._runtime",
+    "tractor.spawn._reap",
+)
+
+
+def _warn(what: str, exc: BaseException | None = None) -> None:
+    detail = f" ({type(exc).__name__}: {exc})" if exc else ""
+    warnings.warn(f"shmring: this tractor lacks {what}; the 'shm' transport may not fully work{detail}",
+                  RuntimeWarning, stacklevel=3)
+
+
+def _module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:  # a tractor without it: say so, go on
+        _warn(f"module {name}", exc)
+        return None
+
+
+def _rebind(name: str, replacement: Callable, modules: tuple[str, ...]) -> None:
+    for module_name in modules:
+        module = _module(module_name)
+        if module is not None and hasattr(module, name):
+            setattr(module, name, replacement)
+
+
+def register() -> bool:
+    """Registers the 'shm' transport (and spawn backend) with tractor. Idempotent.
+
+    Returns False if tractor cannot be imported.
+    """
+    global _registered
+    if _registered:
+        return True
+    try:
+        import tractor  # noqa: F401
+    except ImportError:
+        return False
+    _registered = True
+    _register_address()
+    _register_transport()
+    _register_testing()
+    from . import _spawn
+
+    _spawn.register_backend()
+    return True
+
+
+def _register_address() -> None:
+    addr_mod = _module("tractor.discovery._addr")
+    if addr_mod is None:
+        return
+    for table, value in (("_address_types", ShmAddress), ("_default_lo_addrs", ShmAddress.get_root().unwrap())):
+        if isinstance(getattr(addr_mod, table, None), dict):
+            getattr(addr_mod, table)["shm"] = value
+        else:
+            _warn(f"tractor.discovery._addr.{table}")
+    if isinstance(getattr(addr_mod, "_address_protos", None), list) and ShmAddress not in addr_mod._address_protos:
+        addr_mod._address_protos.append(ShmAddress)
+    original = getattr(addr_mod, "wrap_address", None)
+    if original is None:
+        _warn("tractor.discovery._addr.wrap_address")
+        return
+
+    def wrap_address(addr: Any) -> Any:
+        """tractor's wrap_address, which first recognizes shmring addresses."""
+        if isinstance(addr, ShmAddress):
+            return addr
+        if is_unwrapped_shm(addr):
+            return ShmAddress.from_addr(addr)
+        return original(addr)
+
+    wrap_address.__wrapped__ = original  # type: ignore[attr-defined]
+    _rebind("wrap_address", wrap_address, _WRAP_ADDRESS_USERS)
+
+
+def _register_transport() -> None:
+    from ._transport import MsgpackShmStream
+    from .. import trio as shm_trio
+
+    types_mod = _module("tractor.ipc._types")
+    if types_mod is None:
+        return
+    if MsgpackShmStream not in getattr(types_mod, "_msg_transports", []):
+        getattr(types_mod, "_msg_transports", []).append(MsgpackShmStream)
+    for table, key in (("_key_to_transport", ("msgpack", "shm")), ("_addr_to_transport", ShmAddress)):
+        if isinstance(getattr(types_mod, table, None), dict):
+            getattr(types_mod, table)[key] = MsgpackShmStream
+        else:
+            _warn(f"tractor.ipc._types.{table}")
+    original = getattr(types_mod, "transport_from_stream", None)
+    if original is None:
+        _warn("tractor.ipc._types.transport_from_stream")
+        return
+
+    def transport_from_stream(stream: Any, codec_key: str = "msgpack") -> Any:
+        """tractor's transport_from_stream, which also knows shmring streams."""
+        if isinstance(stream, shm_trio.ByteStream):
+            return types_mod._key_to_transport[(codec_key, "shm")]
+        return original(stream, codec_key)
+
+    _rebind("transport_from_stream", transport_from_stream, ("tractor.ipc._types", "tractor.ipc._chan"))
+
+
+def _register_testing() -> None:
+    """tractor's test helpers pick a random registry address per protocol."""
+    try:
+        testing_addr = importlib.import_module("tractor._testing.addr")
+    except Exception:
+        return  # only needed by tractor's own test suite
+    original = getattr(testing_addr, "get_rando_addr", None)
+    if original is None or getattr(original, "_shmring", False):
+        return
+
+    def get_rando_addr(tpt_proto: str, *args: Any, **kwargs: Any) -> Any:
+        if tpt_proto == "shm":
+            return ShmAddress.get_random().unwrap()
+        return original(tpt_proto, *args, **kwargs)
+
+    get_rando_addr._shmring = True  # type: ignore[attr-defined]
+    testing_addr.get_rando_addr = get_rando_addr
