@@ -117,6 +117,18 @@ std::pair<ActorState, std::string> run_job(Worker& w) {
   return {ActorState::failed, std::move(text)};
 }
 
+// threading knows this thread as a _DummyThread whose finalizer would run
+// after the threading module is torn down (and print "Exception ignored");
+// shmring._actor drops that record while the module is still there.
+void forget_dummy_thread() {
+  if (PyObject* runner = PyImport_ImportModule("shmring._actor")) {
+    PyObject* r = PyObject_CallMethod(runner, "_forget_dummy_thread", nullptr);
+    Py_XDECREF(r);
+    Py_DECREF(runner);
+  }
+  PyErr_Clear();
+}
+
 void worker_main(std::shared_ptr<Worker> w) {
   Counters& c = counters();
   if (!w->thread_name.empty()) pthread_setname_np(pthread_self(), w->thread_name.substr(0, 15).c_str());
@@ -192,6 +204,7 @@ void worker_main(std::shared_ptr<Worker> w) {
   Py_END_ALLOW_THREADS
   // A SystemExit injected just too late must not disturb the teardown.
   PyErr_Clear();
+  forget_dummy_thread();
   Py_EndInterpreter(tstate);
   c.interpreters.fetch_sub(1, std::memory_order_relaxed);
   c.threads.fetch_sub(1, std::memory_order_relaxed);

@@ -43,3 +43,18 @@ def run(entry: str, handle: int, args: bytes, paths: tuple[str, ...] = ()) -> by
         return bytes(memoryview(result))
     except TypeError:
         raise TypeError(f"actor {entry!r} returned {type(result).__name__}; an actor returns bytes or None") from None
+
+
+def _forget_dummy_thread() -> None:  # called by the worker thread before it ends the interpreter
+    """Drops threading's record of this (non-threading) thread now.
+
+    threading registers a foreign thread as a _DummyThread and removes it in a
+    finalizer; left for the interpreter's teardown, that finalizer runs after
+    the threading module is gone and prints "Exception ignored". (CPython 3.13
+    private names; nothing happens where they differ.)
+    """
+    import threading
+
+    local = getattr(threading, "_thread_local_info", None)
+    if local is not None and hasattr(local, "_track_dummy_thread_ref"):
+        del local._track_dummy_thread_ref

@@ -101,7 +101,7 @@ class ShmAddress:
 
 def _current_actor_name() -> str | None:
     try:
-        from tractor._state import current_actor
+        from tractor.runtime._state import current_actor
 
         actor = current_actor(err_on_no_runtime=False)
     except Exception:

@@ -1,7 +1,238 @@
-"""The 'shm_subint' spawn backend (registered with tractor by register())."""
+"""The 'shm_subint' spawn backend: tractor actors as sub-interpreters.
+
+Each child is a sub-interpreter on its own thread, from shmring's warm pool
+(tractor, trio and msgspec already imported), running tractor's own child
+entry point. It connects back to its parent over the 'shm' transport and
+gets its ``SpawnSpec`` exactly as with the ``trio`` backend (the child side
+speaks that backend's protocol). The parent keeps a process-like handle;
+a hard kill aborts the child's channel first (the parent's pending receive
+ends at once), then runs the spawner's kill ladder (SystemExit in the
+child's thread, bounded wait, abandon).
+
+Config: 'legacy' (shared GIL), because msgspec's C extension cannot load in
+an isolated interpreter yet (msgspec issue 1026); if a probe finds that it
+can, 'isolated' is used. ``SHMRING_TRACTOR_POOL`` sets the pool size (2).
+"""
 
 from __future__ import annotations
 
+import ast
+import os
+import threading
+from typing import Any
+
+import trio
+
+METHOD = "shm_subint"
+_HARD_KILL_GRACE = 1.6  # the trio backend's terminate_after
+
+_spawner = None
+_config: str | None = None
+_lock = threading.Lock()
+
+
+# ---------------------------------------------------------------------------
+# The child (runs inside the sub-interpreter)
+# ---------------------------------------------------------------------------
+
+
+def child_main(endpoint: Any, args: bytes) -> bytes:
+    """The actor entry point the spawner calls in the child interpreter."""
+    endpoint.close()  # the child talks to its parent over tractor's own 'shm' channel
+    uid, loglevel, parent_addr, infect_asyncio = ast.literal_eval(args.decode())
+    from . import _subint_fixes  # noqa: F401  (before tractor's imports)
+    from tractor._child import _actor_child_main
+
+    # The child side follows the trio backend's protocol (handshake, then
+    # the SpawnSpec from the parent), which tractor keys on this name.
+    _actor_child_main(uid=tuple(uid), loglevel=loglevel, parent_addr=parent_addr,
+                      infect_asyncio=infect_asyncio, spawn_method="trio")
+    return b""
+
+
+def msgspec_probe(endpoint: Any, args: bytes) -> bytes:
+    """Can msgspec load in this (isolated) interpreter?"""
+    import msgspec  # noqa: F401
+
+    return b"ok"
+
+
+# ---------------------------------------------------------------------------
+# The parent
+# ---------------------------------------------------------------------------
+
+
+def _pool():
+    """The process-wide spawner, created on first use (with its warm pool)."""
+    global _spawner, _config
+    with _lock:
+        if _spawner is None:
+            from ..spawn import Spawner
+
+            _config = _choose_config()
+            size = int(os.environ.get("SHMRING_TRACTOR_POOL", "2"))
+            preload = ["shmring.tractor._subint_fixes", "trio", "msgspec", "tractor", "tractor._child"]
+            _spawner = Spawner(pool_size=size, preload=preload, config=_config)
+        return _spawner
+
+
+def _choose_config() -> str:
+    from ..spawn import Spawner
+
+    with Spawner() as probe:
+        actor = probe.spawn("shmring.tractor._spawn:msgspec_probe", config="isolated")
+        actor._core.join(60)
+        return "isolated" if actor._core.state == "exited" else "legacy"
+
+
+class SubintProcess:
+    """What tractor keeps as a child's "process": terminate, kill, wait, poll."""
+
+    def __init__(self, actor: Any) -> None:
+        self._actor = actor
+        self.pid = os.getpid()  # same process
+        self.channel_endpoint = None  # the parent's end of the child's tractor channel
+        self.kill_step: str | None = None
+
+    @property
+    def returncode(self) -> int | None:
+        state = self._actor.state
+        return {"exited": 0, "failed": 1, "killed": -9, "abandoned": -9}.get(state)
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def _abort_channel(self, why: str) -> None:
+        if self.channel_endpoint is not None:
+            self.channel_endpoint.abort(why)
+
+    def terminate(self) -> None:
+        self._abort_channel("actor terminated by its parent")
+        self._actor.terminate()
+
+    kill = terminate
+
+    async def wait(self) -> int | None:
+        await trio.lowlevel.wait_readable(self._actor._core.ended_fd())
+        return self.returncode
+
+    async def hard_kill(self, grace: float = _HARD_KILL_GRACE) -> str:
+        self._abort_channel("actor hard-killed by its parent")
+        self.kill_step = await self._actor.kill(grace)
+        return self.kill_step
+
+    def __repr__(self) -> str:
+        return f"<SubintProcess {self._actor.name!r} {self._actor.state}>"
+
+
+async def _wait_for_child(ipc_server: Any, subactor: Any, actor: Any) -> Any:
+    """The child's channel once it connected back; ActorError if it ended first."""
+    from .. import ActorError
+
+    found: list = []
+    async with trio.open_nursery() as nursery:
+
+        async def peer() -> None:
+            _, chan = await ipc_server.wait_for_peer(subactor.aid.uid)
+            found.append(chan)
+            nursery.cancel_scope.cancel()
+
+        async def ended() -> None:
+            await actor.wait()  # raises ActorError with the child's traceback if it failed
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(peer)
+        nursery.start_soon(ended)
+    if not found:
+        raise ActorError(actor.name, f"the actor ended ({actor.state}) before it connected to its parent")
+    return found[0]
+
+
+async def shm_subint_proc(
+    name: str,
+    actor_nursery: Any,
+    subactor: Any,
+    errors: dict,
+    bind_addrs: list,
+    parent_addr: Any,
+    _runtime_vars: dict[str, Any],
+    *,
+    infect_asyncio: bool = False,
+    task_status: Any = trio.TASK_STATUS_IGNORED,
+    proc_kwargs: dict[str, Any] | None = None,
+) -> None:
+    """Starts one child actor in a sub-interpreter and supervises it (the
+    shape of tractor's ``trio_proc``)."""
+    from tractor.runtime._state import current_actor
+    from tractor.msg import types as msgtypes
+    from tractor.runtime._portal import Portal
+    from tractor.spawn._spawn import cancel_on_completion, soft_kill
+
+    args = repr((tuple(subactor.aid.uid), subactor.loglevel, parent_addr, infect_asyncio)).encode()
+    spawner = _pool()
+    proc: SubintProcess | None = None
+    ipc_server = actor_nursery._actor.ipc_server
+    cancelled_during_spawn = False
+    try:
+        try:
+            actor = spawner.spawn("shmring.tractor._spawn:child_main", args=args, config=_config,
+                                  name=f"tractor[{name}]")
+            proc = SubintProcess(actor)
+            chan = await _wait_for_child(ipc_server, subactor, actor)
+        except trio.Cancelled:
+            cancelled_during_spawn = True
+            raise
+        stream = getattr(chan.transport, "stream", None)
+        proc.channel_endpoint = getattr(stream, "endpoint", None)
+        portal = Portal(chan)
+        actor_nursery._children[subactor.aid.uid] = (subactor, proc, portal)
+        await chan.send(msgtypes.SpawnSpec(
+            _parent_main_data=subactor._parent_main_data,
+            enable_modules=subactor.enable_modules,
+            reg_addrs=subactor.reg_addrs,
+            bind_addrs=bind_addrs,
+            _runtime_vars=_runtime_vars,
+        ))
+        current_actor()._actoruid2nursery[subactor.aid.uid] = actor_nursery
+        task_status.started(portal)
+        with trio.CancelScope(shield=True):
+            await actor_nursery._join_procs.wait()
+        async with trio.open_nursery() as nursery:
+            if portal in actor_nursery._cancel_after_result_on_exit:
+                nursery.start_soon(cancel_on_completion, portal, subactor, errors)
+            await soft_kill(proc, SubintProcess.wait, portal)
+            nursery.cancel_scope.cancel()
+    finally:
+        if proc is not None:
+            with trio.CancelScope(shield=True):
+                if proc.poll() is None:
+                    await proc.hard_kill()
+        if not cancelled_during_spawn:
+            actor_nursery._children.pop(subactor.aid.uid, None)
+
 
 def register_backend() -> None:
-    """Adds the backend to tractor's spawn methods (see register())."""
+    """Adds 'shm_subint' to tractor's spawn methods."""
+    from ._register import _module, _warn
+
+    spawn_mod = _module("tractor.spawn._spawn")
+    if spawn_mod is None:
+        return
+    methods = getattr(spawn_mod, "_methods", None)
+    original = getattr(spawn_mod, "try_set_start_method", None)
+    if not isinstance(methods, dict) or original is None:
+        _warn("tractor.spawn._spawn._methods / try_set_start_method")
+        return
+    methods[METHOD] = shm_subint_proc
+    if getattr(original, "_shmring", False):
+        return
+
+    def try_set_start_method(key: str, *a: Any, **kw: Any) -> Any:
+        if key == METHOD:
+            spawn_mod._ctx = None
+            spawn_mod._spawn_method = key
+            return None
+        return original(key, *a, **kw)
+
+    try_set_start_method._shmring = True  # type: ignore[attr-defined]
+    spawn_mod.try_set_start_method = try_set_start_method
