@@ -112,6 +112,15 @@ FAKE_TRACTOR = {
     "tractor/runtime/_runtime.py": "from tractor.discovery._addr import wrap_address",
     "tractor/spawn/__init__.py": "",
     "tractor/spawn/_reap.py": "from tractor.discovery._addr import wrap_address",
+    "tractor/spawn/_spawn.py": """
+        _methods = {}
+        _spawn_method = 'trio'
+        _ctx = None
+        def try_set_start_method(key):
+            raise ValueError(key)
+        async def hard_kill(proc, terminate_after=1.6, **kw):
+            return None
+    """,
 }
 
 CHECK = """
@@ -132,9 +141,11 @@ CHECK = """
         a, b = st.open_stream_pair()
         assert _chan.transport_from_stream(a).__name__ == "MsgpackShmStream"
         assert _chan.transport_from_stream(object()) == "original"
-        import tractor._root, tractor.spawn._reap
+        import tractor._root, tractor.spawn._reap, tractor.spawn._spawn as spawn
         for module in (_chan, tractor._root, tractor.spawn._reap):
             assert module.wrap_address is _addr.wrap_address  # the names imported by name were rebound
+        assert "shm_subint" in spawn._methods
+        assert spawn.try_set_start_method("shm_subint") is None and spawn._spawn_method == "shm_subint"
     print("warnings", len([w for w in caught if "shmring" in str(w.message)]))
 """
 
@@ -232,3 +243,26 @@ def test_a_real_tractor_root_and_subactor_talk_over_shm(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "child transport MsgpackShmStream" in out.stdout
     assert "parent transport MsgpackShmStream" in out.stdout
+
+
+def test_stale_sockets_of_dead_processes_are_reaped_and_live_ones_kept(tmp_path):
+    import socket
+
+    from shmring.tractor._address import reap_stale_sockets
+
+    os.chmod(tmp_path, 0o700)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"gone@{dead.pid}-abcd.sock"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(stale))
+    s.close()  # bound, never listening, owner dead: stale
+    live = tmp_path / f"me@{os.getpid()}-abcd.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(live))
+    listener.listen()
+    other = tmp_path / "not-ours.sock"
+    other.write_text("")
+    assert reap_stale_sockets(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and other.exists()
+    listener.close()

@@ -112,6 +112,42 @@ def _current_actor_name() -> str | None:
     return str(name).replace("/", "_") if name else None
 
 
+def reap_stale_sockets(bindspace: Path | str | None = None) -> list[Path]:
+    """Removes listener sockets left by killed processes; returns what it removed.
+
+    Names carry the owner's pid (``name@pid-tag.sock``); a socket whose owner
+    is gone and that refuses connections is stale. Others are never touched.
+    """
+    import socket
+
+    removed: list[Path] = []
+    directory = Path(bindspace or ShmAddress.def_bindspace)
+    for path in directory.glob("*@*.sock"):
+        try:
+            pid = int(path.name.rsplit("@", 1)[1].split("-", 1)[0].removesuffix(".sock"))
+        except ValueError:
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # its owner lives
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+            continue  # someone listens after all
+        except ConnectionRefusedError:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        except OSError:
+            continue
+        finally:
+            probe.close()
+    return removed
+
+
 # ---------------------------------------------------------------------------
 # Listening, as tractor's transport modules do it
 # ---------------------------------------------------------------------------

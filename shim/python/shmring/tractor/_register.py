@@ -40,9 +40,14 @@ def _module(name: str) -> Any:
 
 
 def _rebind(name: str, replacement: Callable, modules: tuple[str, ...]) -> None:
+    """Replaces `name` in every listed module that has it (those that imported
+    it by name); a module this tractor does not have is simply skipped."""
     for module_name in modules:
-        module = _module(module_name)
-        if module is not None and hasattr(module, name):
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:
+            continue
+        if hasattr(module, name):
             setattr(module, name, replacement)
 
 
@@ -61,6 +66,7 @@ def register() -> bool:
     _registered = True
     _register_address()
     _register_transport()
+    _register_reaping()
     _register_testing()
     from . import _spawn
 
@@ -122,6 +128,29 @@ def _register_transport() -> None:
         return original(stream, codec_key)
 
     _rebind("transport_from_stream", transport_from_stream, ("tractor.ipc._types", "tractor.ipc._chan"))
+
+
+def _register_reaping() -> None:
+    """After tractor hard-kills a child process, remove its stale 'shm' sockets
+    (the segments are memfds: nothing of them outlives the process)."""
+    spawn_mod = _module("tractor.spawn._spawn")
+    original = getattr(spawn_mod, "hard_kill", None) if spawn_mod else None
+    if original is None:
+        _warn("tractor.spawn._spawn.hard_kill")
+        return
+    if getattr(original, "_shmring", False):
+        return
+
+    async def hard_kill(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            from ._address import reap_stale_sockets
+
+            reap_stale_sockets()
+
+    hard_kill._shmring = True  # type: ignore[attr-defined]
+    _rebind("hard_kill", hard_kill, ("tractor.spawn._spawn", "tractor.spawn._trio", "tractor.spawn._mp"))
 
 
 def _register_testing() -> None:
