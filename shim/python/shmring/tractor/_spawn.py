@@ -213,7 +213,7 @@ async def shm_subint_proc(
 
 def register_backend() -> None:
     """Adds 'shm_subint' to tractor's spawn methods."""
-    from ._register import _module, _warn
+    from ._register import _module, _rebind, _warn
 
     spawn_mod = _module("tractor.spawn._spawn")
     if spawn_mod is None:
@@ -224,6 +224,13 @@ def register_backend() -> None:
         _warn("tractor.spawn._spawn._methods / try_set_start_method")
         return
     methods[METHOD] = shm_subint_proc
+    # The Literal of valid keys, which tractor's pytest plugin checks against.
+    import typing
+
+    key_type = getattr(spawn_mod, "SpawnMethodKey", None)
+    if key_type is not None and METHOD not in typing.get_args(key_type):
+        widened = typing.Literal[tuple(typing.get_args(key_type)) + (METHOD,)]  # type: ignore[valid-type]
+        _rebind("SpawnMethodKey", widened, ("tractor.spawn._spawn", "tractor._testing.pytest", "tractor._child"))
     if getattr(original, "_shmring", False):
         return
 
