@@ -72,6 +72,22 @@ async def test_the_listener_reports_its_address_and_accepts_streams():
     assert not addr.sockpath.exists()
 
 
+def test_the_multiaddr_form_is_shm_and_a_socket_path():
+    from shmring.tractor._address import ShmMultiaddr
+
+    addr = ShmAddress("/run/user/1/shmring", "svc.sock")
+    maddr = ShmMultiaddr(addr.sockpath)
+    assert str(maddr) == "/shm/run/user/1/shmring/svc.sock"
+    assert ShmMultiaddr.parse(str(maddr)) == maddr and ShmMultiaddr.parse(str(maddr)).address() == addr
+    assert maddr.value_for_protocol("shm") == "/run/user/1/shmring/svc.sock"
+    assert [p.name for p in maddr.protocols()] == ["shm"]
+    for bad in ("/shm/", "/unix/x.sock", "shm/x", ""):
+        with pytest.raises(ValueError):
+            ShmMultiaddr.parse(bad)
+    with pytest.raises(ValueError):
+        ShmMultiaddr("relative.sock")
+
+
 async def test_connecting_where_nobody_listens_raises_oserror_at_once():
     with pytest.raises(OSError):
         await connect_stream(ShmAddress.get_random())
@@ -88,6 +104,14 @@ FAKE_TRACTOR = {
         _address_protos = []
         def wrap_address(addr):
             return ('original', addr)
+    """,
+    "tractor/discovery/_multiaddr.py": """
+        _tpt_proto_to_maddr = {'tcp': 'tcp', 'uds': 'unix'}
+        _maddr_to_tpt_proto = {'tcp': 'tcp', 'unix': 'uds'}
+        def mk_maddr(addr):
+            raise ValueError(f'Unsupported proto_key: {addr.proto_key!r}')
+        def parse_maddr(maddr_str):
+            return ('original', maddr_str)
     """,
     "tractor/ipc/__init__.py": "",
     "tractor/ipc/_transport.py": """
@@ -144,6 +168,13 @@ CHECK = """
         import tractor._root, tractor.spawn._reap, tractor.spawn._spawn as spawn
         for module in (_chan, tractor._root, tractor.spawn._reap):
             assert module.wrap_address is _addr.wrap_address  # the names imported by name were rebound
+        from tractor.discovery import _multiaddr
+        root = ShmAddress.get_root()
+        maddr = _multiaddr.mk_maddr(root)
+        assert str(maddr) == f"/shm{root.sockpath}", maddr
+        assert _multiaddr.parse_maddr(str(maddr)) == root
+        assert _multiaddr.parse_maddr("/ip4/127.0.0.1/tcp/1") == ("original", "/ip4/127.0.0.1/tcp/1")
+        assert _multiaddr._tpt_proto_to_maddr["shm"] == "shm"
         assert "shm_subint" in spawn._methods
         assert spawn.try_set_start_method("shm_subint") is None and spawn._spawn_method == "shm_subint"
     print("warnings", len([w for w in caught if "shmring" in str(w.message)]))

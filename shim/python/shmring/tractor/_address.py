@@ -39,6 +39,56 @@ def is_unwrapped_shm(addr: Any) -> bool:
     )
 
 
+class ShmMultiaddr:
+    """The multiaddr of a ShmAddress: ``/shm/<socket path>``.
+
+    'shm' is not a registered multiaddr protocol and py-multiaddr's registry
+    is locked, so this small value type stands in for ``multiaddr.Multiaddr``
+    where tractor builds or parses one for a 'shm' address: str(), equality,
+    ``protocols()`` names and ``value_for_protocol('shm')``.
+    """
+
+    PREFIX: ClassVar[str] = "/shm/"
+    __slots__ = ("_path",)
+
+    def __init__(self, sockpath: str | os.PathLike[str]) -> None:
+        path = Path(sockpath)
+        if not path.is_absolute() or not path.name:
+            raise ValueError(f"a 'shm' multiaddr needs an absolute socket path, not {str(sockpath)!r}")
+        self._path = path
+
+    @classmethod
+    def parse(cls, text: str) -> ShmMultiaddr:
+        if not isinstance(text, str) or not text.startswith(cls.PREFIX) or len(text) <= len(cls.PREFIX):
+            raise ValueError(f"not a 'shm' multiaddr (/shm/<socket path>): {text!r}")
+        return cls("/" + text[len(cls.PREFIX):].lstrip("/"))
+
+    def address(self) -> ShmAddress:
+        return ShmAddress(str(self._path.parent), self._path.name)
+
+    def protocols(self) -> list[Any]:
+        return [dataclasses.make_dataclass("Protocol", [("name", str)])("shm")]
+
+    def value_for_protocol(self, proto: str) -> str:
+        if proto != "shm":
+            raise ValueError(f"{self} has no {proto!r} protocol")
+        return str(self._path)
+
+    def __str__(self) -> str:
+        return f"/shm{self._path}"
+
+    def __repr__(self) -> str:
+        return f"ShmMultiaddr({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ShmMultiaddr):
+            return self._path == other._path
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(("shm", self._path))
+
+
 @dataclasses.dataclass(frozen=True)
 class ShmAddress:
     """A shmring listener's socket: a directory (the bindspace) and a file name.

@@ -9,7 +9,7 @@ import importlib
 import warnings
 from typing import Any, Callable
 
-from ._address import ShmAddress, is_unwrapped_shm
+from ._address import ShmAddress, ShmMultiaddr, is_unwrapped_shm
 
 _registered = False
 
@@ -65,6 +65,7 @@ def register() -> bool:
         return False
     _registered = True
     _register_address()
+    _register_multiaddr()
     _register_transport()
     _register_reaping()
     _register_testing()
@@ -100,6 +101,42 @@ def _register_address() -> None:
 
     wrap_address.__wrapped__ = original  # type: ignore[attr-defined]
     _rebind("wrap_address", wrap_address, _WRAP_ADDRESS_USERS)
+
+
+def _register_multiaddr() -> None:
+    """tractor's mk_maddr/parse_maddr (config tables, --tpt-bind-addrs, a
+    transport's .maddr) learn /shm/<path>."""
+    maddr_mod = _module("tractor.discovery._multiaddr")
+    if maddr_mod is None:
+        return
+    for table, key, value in (("_tpt_proto_to_maddr", "shm", "shm"), ("_maddr_to_tpt_proto", "shm", "shm")):
+        if isinstance(getattr(maddr_mod, table, None), dict):
+            getattr(maddr_mod, table)[key] = value
+    original_mk = getattr(maddr_mod, "mk_maddr", None)
+    original_parse = getattr(maddr_mod, "parse_maddr", None)
+    if original_mk is None or original_parse is None or getattr(original_mk, "_shmring", False):
+        if original_mk is None or original_parse is None:
+            _warn("tractor.discovery._multiaddr.mk_maddr/parse_maddr")
+        return
+
+    def mk_maddr(addr: Any) -> Any:
+        """tractor's mk_maddr, which also builds /shm/<path>."""
+        if getattr(addr, "proto_key", None) == "shm":
+            return ShmMultiaddr(addr.sockpath)
+        return original_mk(addr)
+
+    def parse_maddr(maddr_str: str) -> Any:
+        """tractor's parse_maddr, which also reads /shm/<path>."""
+        if isinstance(maddr_str, str) and maddr_str.startswith(ShmMultiaddr.PREFIX):
+            return ShmMultiaddr.parse(maddr_str).address()
+        return original_parse(maddr_str)
+
+    mk_maddr._shmring = True  # type: ignore[attr-defined]
+    mk_maddr.__wrapped__ = original_mk  # type: ignore[attr-defined]
+    parse_maddr.__wrapped__ = original_parse  # type: ignore[attr-defined]
+    _rebind("mk_maddr", mk_maddr, ("tractor.discovery._multiaddr", "tractor.discovery", "tractor.ipc._tcp",
+                                   "tractor.ipc._uds"))
+    _rebind("parse_maddr", parse_maddr, ("tractor.discovery._multiaddr", "tractor.discovery"))
 
 
 def _register_transport() -> None:
