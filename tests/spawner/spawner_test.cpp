@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>
 
+#include "../messaging/messages.hpp"
+#include "shmring/actors.hpp"
 #include "shmring/shmring.hpp"
 #include "shmring/spawner.hpp"
 #include "test_support.hpp"
@@ -135,6 +138,39 @@ TEST(Spawner, shutdown_ends_what_runs_and_counts_return_to_rest) {
   const SpawnerCounts after = Spawner::counts();
   EXPECT_EQ(after.live_interpreters, before.live_interpreters);
   EXPECT_EQ(after.live_threads, before.live_threads);
+}
+
+// A C++ actor and a Python actor (trio + msgpack, in a legacy sub-interpreter
+// this host started) exchange typed messages over the actor's channel, both
+// ways: C++ asks Python (greet), Python asks C++ (add), Python tells C++.
+TEST(Spawner, a_cpp_actor_and_a_python_actor_in_a_sub_interpreter_exchange_typed_messages) {
+  using namespace test_messages;
+  Spawner sut;
+  Actor child = sut.spawn(request("typed_actor:serve", InterpreterConfig::legacy));
+
+  actors::Actor host(actors::ActorOptions{.name = "host"});
+  std::atomic<std::uint64_t> pong{0};
+  std::string greeting;  // written by the actor thread, read after join
+  host.on<Add>([](const Add& m, actors::Context&) { return Sum{m.a + m.b}; });
+  host.on<Pong>([&](const Pong& p, actors::Context& ctx) {
+    pong = p.seq;
+    ctx.stop("got the pong");
+  });
+  actors::PeerId python = 0;
+  host.on_start([&](actors::Context& ctx) {
+    ctx.request<Greeting>(python, Greet{"C++"}, 30s, [&](actors::Result<Greeting>& r) {
+      greeting = r.ok() ? r.value().text : std::string("error: ") + r.error().what();
+    });
+  });
+  python = host.attach(std::move(child.channel()));
+  host.start();
+  const actors::ExitInfo exit = host.join();  // the stop closes the channel: the child returns
+  EXPECT_FALSE(exit.failed) << exit.reason;
+  EXPECT_EQ(greeting, "hello C++ from a sub-interpreter");
+  EXPECT_EQ(pong.load(), 42u);
+  ASSERT_TRUE(child.join(30s));
+  EXPECT_EQ(child.state(), ActorState::exited) << child.error();
+  EXPECT_EQ(child.result(), "done");
 }
 
 }  // namespace
