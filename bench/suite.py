@@ -235,10 +235,32 @@ def fmt_rate(x, unit):
     return f"{x:.0f} {unit}"
 
 
+TYPED_TRANSPORTS = ("raw-bytes", "typed", "actor-request", "actor-ask")
+
+
+def typed_lines(records) -> list[tuple[str, str, str]]:
+    """(what, p50 ± spread, ratio to raw bytes) for bench/typed_bench."""
+    got = {r["transport"]: r for r in records if r["transport"] in TYPED_TRANSPORTS and r["metric"] == "rt_p50"}
+    raw = got.get("raw-bytes")
+    labels = {"raw-bytes": "raw bytes, send + peek (threads)", "typed": "typed::send + typed::peek (threads)",
+              "actor-request": "request to an actor over a channel, reply (threads)",
+              "actor-ask": "ActorRef::ask from another thread (mailbox)"}
+    out = []
+    for key in TYPED_TRANSPORTS:
+        r = got.get(key)
+        if r is None:
+            continue
+        ratio = f"{r['value'] / raw['value']:.2f}x" if raw and raw["value"] else "-"
+        out.append((f"{labels[key]}, {r['size']} B", f"{fmt_ns(r['value'])} ±{fmt_ns(r['spread'])}", ratio))
+    return out
+
+
 def series(records):
     """{(transport, mode): {size: {metric: record}}} for the C++ size sweeps."""
     out: dict = defaultdict(lambda: defaultdict(dict))
     for r in records:
+        if r["transport"] in TYPED_TRANSPORTS:
+            continue
         if r["metric"] in ("rt_p50", "rt_p99", "rt_p999", "messages_per_s", "bytes_per_s"):
             out[(r["transport"], r["mode"])][r["size"]][r["metric"]] = r
     return out
@@ -257,6 +279,10 @@ def summary_lines(records, machine) -> list[str]:
         lines.append(f"{transport + ' / ' + mode:42} {fmt_ns(get(small, 'rt_p50')):>10} {fmt_ns(get(small, 'rt_p99')):>10} "
                      f"{fmt_ns(get(small, 'rt_p999')):>10} {fmt_rate(get(small, 'messages_per_s'), 'msg'):>12} "
                      f"{fmt_rate(get(big, 'bytes_per_s'), 'B'):>12}")
+    typed = typed_lines(records)
+    if typed:
+        lines += ["", f"{'typed layer and actors (round trip p50)':62} {'median':>18} {'/ raw':>7}"]
+        lines += [f"{what:62} {value:>18} {ratio:>7}" for what, value, ratio in typed]
     lines += ["", f"{'target':52} {'measured':>10} {'target':>10}  verdict"]
     for label, got, op, want, unit in targets(records):
         shown = "-" if got is None else f"{got:.3f}{unit}" if got < 0.1 else f"{got:.2f}{unit}"
@@ -356,6 +382,13 @@ def write_report(directory: str, records: list[dict], machine: dict) -> None:
         if r["transport"].startswith(("trio/", "python", "shmring actor", "subprocess")):
             md.append(f"| {r['transport']} | {r['mode']} | {r['size']} | {r['metric']} | {r['value']:.4g} {r['unit']} | "
                       f"{r['spread']:.3g} |")
+    typed = typed_lines(records)
+    if typed:
+        md += ["", "## Typed messages and actors (C++)", "",
+               "`bench/typed_bench`: one small struct (`Ping{seq, text}`, msgpack map) over an in-process pair, "
+               "against the same encoded bytes sent raw over the same kind of channel.", "",
+               "| round trip | p50 ± stddev | / raw bytes |", "|---|---|---|"]
+        md += [f"| {what} | {value} | {ratio} |" for what, value, ratio in typed]
     md += ["", "## Wake-ups", "", "| event | median |", "|---|---|"]
     for r in records:
         if r["metric"] == "latency" and r["transport"].startswith("shmring-"):
@@ -410,6 +443,12 @@ def main() -> None:
     started = time.monotonic()
     progress(f"C++ suite ({'quick' if args.quick else 'full'}: {len(sizes)} sizes, {reps} repetitions)")
     context, records = run_cpp(args.binary, sizes, reps, min_time)
+    typed_binary = os.path.join(os.path.dirname(args.binary), "typed_bench")
+    if os.path.exists(typed_binary):
+        progress("typed messages and actors")
+        records += run_cpp(typed_binary, sizes, reps, min_time)[1]
+    else:
+        progress(f"{typed_binary} is not built: typed benchmarks left out")
     progress("Python benchmarks")
     records += run_python("trio_bench.py", args.quick)
     records += run_python("spawn_bench.py", args.quick)
