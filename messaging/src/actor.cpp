@@ -250,9 +250,15 @@ class Loop {
       return;
     } catch (const std::exception& e) {
       fail("failed: the handler for '" + std::string(env.tag) + "' threw: " + e.what());
-      return;
     } catch (...) {
       fail("failed: the handler for '" + std::string(env.tag) + "' threw an unknown exception");
+    }
+    if (c_.failing) {
+      // A local ask in flight learns why at once (a remote one through the abort).
+      if (ask) {
+        detail::finish_ask(*ask, {}, RequestError(RequestError::Reason::channel_lost,
+                                                  "actor '" + c_.options.name + "' " + c_.fail_reason));
+      }
       return;
     }
     if (ctx.is_request() && !ctx.replied()) {

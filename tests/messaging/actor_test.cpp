@@ -55,6 +55,19 @@ TEST(Actor, answers_a_local_ask_from_another_thread) {
   EXPECT_THROW(adder->ref().ask<Sum>(Add{1, 1}, 1s), RequestError);
 }
 
+TEST(Actor, an_ask_whose_handler_fails_the_actor_learns_why_at_once) {
+  auto adder = make_adder("adder");
+  adder->start();
+  try {
+    (void)adder->ref().ask<Sum>(Crash{"asked to fail"}, 60s);
+    FAIL() << "no RequestError";
+  } catch (const RequestError& e) {
+    EXPECT_EQ(e.reason(), RequestError::Reason::channel_lost);
+    EXPECT_NE(std::string(e.what()).find("asked to fail"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(adder->join().failed);
+}
+
 TEST(Actor, many_local_senders_lose_nothing) {
   std::atomic<int> pings{0};
   auto counter = make_adder("counter", &pings);
