@@ -450,7 +450,8 @@ PyObject* get_reason(PyObject* op, void*) {
   auto* self = as_endpoint(op);
   if (self->endpoint == nullptr) return PyUnicode_FromString("");
   const std::string r = self->endpoint->reason();
-  return PyUnicode_FromStringAndSize(r.data(), static_cast<Py_ssize_t>(r.size()));
+  // "replace": the text comes from the peer (any process of this user).
+  return PyUnicode_DecodeUTF8(r.data(), static_cast<Py_ssize_t>(r.size()), "replace");
 }
 
 template <class F>

@@ -376,6 +376,13 @@ TEST(Endpoint, first_abort_reason_wins_and_long_reasons_are_truncated) {
   EXPECT_EQ(b.reason(), "aborted locally: " + std::string(239, 'r'));
 }
 
+TEST(Endpoint, a_truncated_reason_never_ends_inside_a_utf8_character) {
+  auto [a, b] = make_pair();
+  // 238 ASCII bytes, then a 3-byte character that crosses the 239-byte limit.
+  b.abort(std::string(238, 'r') + "\xE2\x82\xAC and more");
+  EXPECT_EQ(b.reason(), "aborted locally: " + std::string(238, 'r'));
+}
+
 TEST(Endpoint, reserve_and_commit_write_in_place) {
   auto [a, b] = make_pair();
   std::span<std::byte> slot;
@@ -427,6 +434,30 @@ TEST(Endpoint, batched_commits_are_delivered_after_one_flush) {
   }
   a.flush();
   EXPECT_EQ(got.get(), 10);
+}
+
+// More unflushed commits than the ring holds: the writer waiting for room
+// must publish them and wake the parked reader, or both sleep forever.
+TEST(Endpoint, unflushed_commits_that_fill_the_ring_wake_a_parked_reader) {
+  ChannelOptions o = small_ring();
+  o.spin_budget = 0ns;
+  auto [a, b] = make_pair(o);
+  Watchdog dog(30s);
+  constexpr int kCount = 2000;  // far more 64-byte frames than a small ring holds
+  auto got = std::async(std::launch::async, [&b] {
+    std::vector<std::byte> m;
+    int n = 0;
+    while (n < kCount && b.recv(m) == Status::ok) ++n;
+    return n;
+  });
+  std::this_thread::sleep_for(20ms);  // let the reader park
+  for (int i = 0; i < kCount; ++i) {
+    std::span<std::byte> slot;
+    ASSERT_EQ(a.reserve(64, slot), Status::ok) << i;
+    a.commit(64, /*flush=*/false);
+  }
+  a.flush();
+  EXPECT_EQ(got.get(), kCount);
 }
 
 TEST(Endpoint, send_batch_delivers_every_message_in_order_with_large_ones_mixed_in) {

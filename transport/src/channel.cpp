@@ -57,7 +57,11 @@ void abort_channel(ChannelResources& channel, int side, std::string_view reason)
   // Only the first aborter writes the text; acquire/relaxed: the CAS only
   // claims the slot, the stage=2 release below publishes the text.
   if (a.stage.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed)) {
-    const std::size_t n = std::min(reason.size(), kAbortReasonBytes - 1);
+    std::size_t n = std::min(reason.size(), kAbortReasonBytes - 1);
+    // Cut at a character boundary: never leave half of a UTF-8 sequence.
+    if (n < reason.size()) {
+      while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
+    }
     a.by_side = static_cast<std::uint32_t>(side);
     a.length = static_cast<std::uint32_t>(n);
     std::memcpy(a.text, reason.data(), n);

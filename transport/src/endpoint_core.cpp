@@ -96,7 +96,11 @@ Status EndpointCore::write_some(Outgoing& out) {
     std::byte* dst = tx_.try_reserve(payload);
     if (dst == nullptr) {
       if (tx_.faulted()) return corrupt(tx_.fault());
-      if (wrote) publish_and_wake();
+      // Unflushed commits count too: a parked reader must see them to make room.
+      if (wrote || unflushed_) {
+        unflushed_ = false;
+        publish_and_wake();
+      }
       return Status::would_block;
     }
     if (!out.started && (flags & frame::kLast) == 0) {
@@ -202,8 +206,12 @@ Status EndpointCore::try_reserve(std::size_t bytes, std::span<std::byte>& out) {
   std::byte* dst = tx_.try_reserve(bytes);
   if (dst == nullptr) {
     if (tx_.faulted()) return corrupt(tx_.fault());
-    // No room: let the reader see a withheld batch so it can make room.
-    if (tx_.has_withheld()) publish_and_wake();
+    // No room: let the reader see a withheld batch, or commits not flushed
+    // yet (commit(n, false)), so a parked reader wakes and makes room.
+    if (tx_.has_withheld() || unflushed_) {
+      unflushed_ = false;
+      publish_and_wake();
+    }
     return Status::would_block;
   }
   out = std::span<std::byte>(dst, bytes);
