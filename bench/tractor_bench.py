@@ -97,6 +97,82 @@ def measure(transport: str, spawn_backend: str, rounds: int, reps: int) -> dict:
     return trio.run(main)
 
 
+def transport_layer(rounds: int, reps: int) -> dict:
+    """The 'shm' transport alone, in one process (no actor runtime): a
+    ping-pong of tractor Yield messages (64 B payload) through
+    MsgpackShmStream with tractor's length-prefixed framing over the byte
+    stream ("prefixed", SHMRING_TRACTOR_FRAMING=prefixed), through it
+    message-native ("native", the default), and the floor: the same messages
+    encoded and sent one per channel message with no transport object
+    ("raw": codec.encode, send, receive, codec.decode)."""
+    import trio
+    from tractor.msg import types as msgtypes
+    from tractor.msg._codec import _ctxvar_MsgCodec
+
+    import shmring.trio as st
+    from shmring.tractor import ShmAddress
+    from shmring.tractor._transport import MsgpackShmStream
+
+    codec = _ctxvar_MsgCodec.get()
+    msg = msgtypes.Yield(cid="bench", pld=b"x" * 64)
+
+    async def through_transport(n: int) -> list[float]:
+        a, b = st.open_stream_pair()
+        addr = ShmAddress.get_random()
+        for s in (a, b):
+            s.shm_laddr, s.shm_raddr = addr, addr
+        near, far = MsgpackShmStream(a), MsgpackShmStream(b)
+        times: list[float] = []
+        async with trio.open_nursery() as nursery:
+            async def echo():
+                for _ in range(n):
+                    await far.send(await far.recv())
+            nursery.start_soon(echo)
+            for _ in range(n):
+                t0 = time.perf_counter_ns()
+                await near.send(msg)
+                await near.recv()
+                times.append((time.perf_counter_ns() - t0) / 1000)
+        return times
+
+    async def raw(n: int) -> list[float]:
+        a, b = st.open_pair()
+        times: list[float] = []
+        async with trio.open_nursery() as nursery:
+            async def echo():
+                for _ in range(n):
+                    await b.send(codec.encode(codec.decode(await b.receive())))
+            nursery.start_soon(echo)
+            for _ in range(n):
+                t0 = time.perf_counter_ns()
+                await a.send(codec.encode(msg))
+                codec.decode(await a.receive())
+                times.append((time.perf_counter_ns() - t0) / 1000)
+        return times
+
+    async def main() -> dict:
+        out: dict = {"prefixed": [], "native": [], "raw": []}
+        saved = os.environ.get("SHMRING_TRACTOR_FRAMING")
+        try:
+            for _ in range(reps):
+                for key in out:
+                    if key == "raw":
+                        times = await raw(rounds)
+                    else:
+                        os.environ["SHMRING_TRACTOR_FRAMING"] = key
+                        times = await through_transport(rounds)
+                    times.sort()
+                    out[key].append(times[len(times) // 2])
+        finally:
+            if saved is None:
+                os.environ.pop("SHMRING_TRACTOR_FRAMING", None)
+            else:
+                os.environ["SHMRING_TRACTOR_FRAMING"] = saved
+        return out
+
+    return trio.run(main)
+
+
 # ---------------------------------------------------------------------------
 # The driver
 # ---------------------------------------------------------------------------
@@ -122,6 +198,9 @@ def main() -> None:
         sys.exit("tractor is not installed: see docs/tractor.md")
     rounds, reps = (500, 3) if args.quick else (2000, 5)
     records = []
+    layer = transport_layer(rounds, reps)
+    for key, values in layer.items():
+        records.append(record(f"tractor-transport/{key}", "one process", "round-trip p50", values, "us"))
     for backend in args.spawn_backends.split(","):
         for transport in TRANSPORTS:
             out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", transport, backend,
@@ -141,6 +220,9 @@ def main() -> None:
                        and r["metric"] == "actor start"), None)
             if rt and st:
                 print(f"{transport + ' (' + backend + ')':34} {rt['value']:>13.1f} us {st['value']:>11.1f} ms")
+    prefixed, native, raw = (statistics.median(layer[k]) for k in ("prefixed", "native", "raw"))
+    print(f"\n'shm' transport alone, one process, Yield(64 B) ping-pong p50: length-prefixed {prefixed:.1f} us, "
+          f"message-native {native:.1f} us ({prefixed / native:.2f}x), channel + codec floor {raw:.1f} us")
     shm = next((r["value"] for r in records if r["transport"] == "tractor/shm" and r["metric"] == "round-trip p50"), None)
     uds = next((r["value"] for r in records if r["transport"] == "tractor/uds" and r["metric"] == "round-trip p50"), None)
     if shm and uds:

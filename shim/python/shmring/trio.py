@@ -347,6 +347,20 @@ class ByteStream(_Face, trio.abc.HalfCloseableStream):
         self._rest = memoryview(message)
         return self._take(max_bytes)
 
+    # The message face of the stream, for framings that map one message to one
+    # channel message (tractor's 'shm' transport): no prefix, no buffering.
+    async def send_message(self, data: Buffer) -> None:
+        """Sends `data` as one channel message; the peer's receive_message
+        returns it whole (its receive_some would see it as bytes)."""
+        await self._conn.send_message(data)
+
+    async def receive_message(self) -> bytes | None:
+        """The next whole channel message, or None at end of channel. Do not
+        mix with receive_some in the middle of a message."""
+        if self._rest.nbytes:
+            raise RuntimeError("receive_message with bytes of a message still left from receive_some")
+        return await self._conn.receive_message()
+
     def _take(self, max_bytes: int | None) -> bytes:
         n = self._rest.nbytes if max_bytes is None else min(max_bytes, self._rest.nbytes)
         chunk = bytes(self._rest[:n])

@@ -109,9 +109,8 @@ def _register_multiaddr() -> None:
     maddr_mod = _module("tractor.discovery._multiaddr")
     if maddr_mod is None:
         return
-    for table, key, value in (("_tpt_proto_to_maddr", "shm", "shm"), ("_maddr_to_tpt_proto", "shm", "shm")):
-        if isinstance(getattr(maddr_mod, table, None), dict):
-            getattr(maddr_mod, table)[key] = value
+    # Its _tpt_proto_to_maddr/_maddr_to_tpt_proto tables stay as they are:
+    # only mk_maddr/parse_maddr read them, and those are wrapped below.
     original_mk = getattr(maddr_mod, "mk_maddr", None)
     original_parse = getattr(maddr_mod, "parse_maddr", None)
     if original_mk is None or original_parse is None or getattr(original_mk, "_shmring", False):

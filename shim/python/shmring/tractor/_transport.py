@@ -1,18 +1,49 @@
-"""The 'shm' message transport for tractor: tractor's own msgpack framing
-(``MsgpackTransport``) over a shmring byte stream."""
+"""The 'shm' message transport for tractor.
+
+shmring channels carry whole messages, so each tractor message travels as
+one channel message: ``codec.encode(msg)`` goes out as is and one receive
+gives one ``codec.decode`` input -- no 4-byte length prefix, no byte-stream
+buffering, no ``prefix + payload`` concatenation. tractor sees the
+``MsgpackTransport`` interface and its error conventions: a closed or broken
+channel is ``TransportClosed`` (with the trio error as its source), a message
+outside the msg spec is a ``MsgTypeError``, a few undecodable messages are
+logged and skipped.
+
+``SHMRING_TRACTOR_FRAMING=prefixed`` selects tractor's own length-prefixed
+framing over the same channel instead (``MsgpackTransport`` unchanged), for
+comparison: ``bench/tractor_bench.py`` measures both.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import AsyncGenerator
 from typing import Any
 
+import msgspec
+import trio
+from tractor._exceptions import TransportClosed, _mk_recv_mte, _mk_send_mte
 from tractor.ipc._transport import MsgpackTransport
+from tractor.msg import _ctxvar_MsgCodec
+from tractor.msg import types as msgtypes
 
 from .. import trio as shm_trio
 from ._address import ShmAddress, connect_stream
 
+log = logging.getLogger("shmring.tractor")
+
+# Undecodable messages tolerated (and logged) before the receive loop gives up.
+MAX_DECODE_FAILURES = 4
+
+
+def message_native() -> bool:
+    return os.environ.get("SHMRING_TRACTOR_FRAMING", "native") != "prefixed"
+
 
 class MsgpackShmStream(MsgpackTransport):
-    """tractor's msgpack transport carried by a shmring channel."""
+    """tractor's msgpack transport carried by a shmring channel, one tractor
+    message per channel message."""
 
     address_type = ShmAddress
     layer_key: int = 4
@@ -35,3 +66,60 @@ class MsgpackShmStream(MsgpackTransport):
             return stream.shm_laddr, stream.shm_raddr
         except AttributeError:
             raise TypeError(f"{stream!r} was not made by shmring's tractor transport (no addresses)") from None
+
+    # --- the message-native path -------------------------------------------
+
+    async def _iter_packets(self) -> AsyncGenerator[Any, None]:
+        if not message_native():
+            async for msg in super()._iter_packets():
+                yield msg
+            return
+        name = repr(type(self).__name__)
+        failures = 0
+        while True:
+            try:
+                data = await self.stream.receive_message()
+            except trio.BrokenResourceError as exc:  # peer died, channel aborted or corrupt
+                raise TransportClosed(message=f"{name} already closed by peer\n", src_exc=exc,
+                                      loglevel="transport") from exc
+            except trio.ClosedResourceError as exc:  # another task of ours closed it
+                raise TransportClosed(message=f"{name} was already closed locally?", src_exc=exc, loglevel="error",
+                                      raise_on_report="another task closed this fd" in exc.args) from exc
+            if data is None:
+                raise TransportClosed(message=f"{name} already gracefully closed\n", loglevel="transport")
+            codec = _ctxvar_MsgCodec.get()  # the receiving task's codec, as tractor does
+            try:
+                yield codec.decode(data)
+            except msgspec.ValidationError as exc:
+                # Delivered, not raised: Channel.recv() re-raises it with the peer's uid.
+                yield _mk_recv_mte(msg=data, codec=codec, src_validation_error=exc)
+            except (msgspec.DecodeError, UnicodeDecodeError):
+                failures += 1
+                if failures > MAX_DECODE_FAILURES:
+                    raise
+                log.exception(f"{name}: could not decode a message ({len(data)} bytes): {bytes(data[:200])!r}")
+
+    async def send(self, msg: Any, strict_types: bool = True, hide_tb: bool = True) -> None:
+        if not message_native():
+            return await super().send(msg, strict_types=strict_types, hide_tb=hide_tb)
+        __tracebackhide__ = hide_tb
+        async with self._send_lock:
+            codec = _ctxvar_MsgCodec.get()
+            if type(msg) not in msgtypes.__msg_types__:
+                if strict_types:
+                    raise _mk_send_mte(msg, codec=codec)
+                log.warning(f"sending a message outside the msg spec: {msg!r}")
+            try:
+                data = codec.encode(msg)
+            except TypeError as exc:
+                raise _mk_send_mte(msg, codec=codec, message=f"IPC-msg-spec violation in\n\n{msg!r}",
+                                   src_type_error=exc) from exc
+            name = repr(type(self).__name__)
+            try:
+                await self.stream.send_message(data)
+            except trio.BrokenResourceError as exc:
+                raise TransportClosed.from_src_exc(message=f"{name} already closed by peer\n", body=f"{self}",
+                                                   src_exc=exc, raise_on_report=True, loglevel="transport") from exc
+            except trio.ClosedResourceError as exc:
+                raise TransportClosed.from_src_exc(message=f"{name} was already closed locally?\n", body=f"{self}",
+                                                   src_exc=exc, raise_on_report=True, loglevel="transport") from exc
