@@ -87,6 +87,12 @@ class MsgpackShmStream(MsgpackTransport):
                                       raise_on_report="another task closed this fd" in exc.args) from exc
             if data is None:
                 raise TransportClosed(message=f"{name} already gracefully closed\n", loglevel="transport")
+            # A second schedule point per message, as tractor's framed
+            # transports have (header, then body): tasks the previous message
+            # started (an overrun drain) get to finish before the next one is
+            # handled. Without it tractor's overrun handling trips its own
+            # `assert not tn.child_tasks` when messages arrive back to back.
+            await trio.lowlevel.cancel_shielded_checkpoint()
             codec = _ctxvar_MsgCodec.get()  # the receiving task's codec, as tractor does
             try:
                 yield codec.decode(data)
