@@ -129,6 +129,25 @@ void forget_dummy_thread() {
   PyErr_Clear();
 }
 
+// Threads the actor started must end before its interpreter can (CPython
+// aborts the process otherwise). Returns how many still run after `seconds`;
+// -1 if the check itself failed (then nothing is known: treat as running).
+long wind_down_threads(double seconds) {
+  long alive = -1;
+  if (PyObject* runner = PyImport_ImportModule("shmring._actor")) {
+    if (PyObject* r = PyObject_CallMethod(runner, "_wind_down_threads", "d", seconds)) {
+      alive = PyLong_AsLong(r);
+      Py_DECREF(r);
+    }
+    Py_DECREF(runner);
+  }
+  PyErr_Clear();
+  return alive;
+}
+
+// How long an ending actor's own threads get to finish.
+constexpr double kThreadWindDownSeconds = 2.0;
+
 void worker_main(std::shared_ptr<Worker> w) {
   Counters& c = counters();
   if (!w->thread_name.empty()) pthread_setname_np(pthread_self(), w->thread_name.substr(0, 15).c_str());
@@ -204,6 +223,17 @@ void worker_main(std::shared_ptr<Worker> w) {
   Py_END_ALLOW_THREADS
   // A SystemExit injected just too late must not disturb the teardown.
   PyErr_Clear();
+  if (wind_down_threads(kThreadWindDownSeconds) != 0) {
+    // A thread the actor started is still running (blocked in C, say):
+    // ending the interpreter now would abort the whole process. Leave it
+    // unfinalized and count it as abandoned, so process exit skips
+    // finalization as for an abandoned actor (docs/spawner.md).
+    c.abandoned.fetch_add(1, std::memory_order_relaxed);
+    PyEval_SaveThread();
+    c.threads.fetch_sub(1, std::memory_order_relaxed);
+    if (auto owner = w->owner.lock()) owner->on_thread_exit();
+    return;
+  }
   forget_dummy_thread();
   Py_EndInterpreter(tstate);
   c.interpreters.fetch_sub(1, std::memory_order_relaxed);

@@ -75,3 +75,23 @@ def imports_trio(endpoint, args):
     import sys
 
     endpoint.send(b"trio preloaded" if "trio" in sys.modules else b"trio not loaded")
+
+
+def leaves_trio_worker_threads(endpoint, args):
+    """Uses trio.to_thread, whose idle worker threads would outlive the actor
+    by 10 s; returns at once."""
+    import trio
+
+    async def main():
+        await trio.to_thread.run_sync(lambda: None)
+
+    trio.run(main)
+    return b"used a worker thread"
+
+
+def leaves_a_thread_blocked_in_c(endpoint, args):
+    """Starts a thread that blocks in C for a minute, then returns."""
+    import time
+
+    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+    return b"left a thread behind"

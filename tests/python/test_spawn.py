@@ -276,3 +276,40 @@ def test_ctrl_c_still_reaches_the_main_thread_with_25_abandoned_children():
         proc.kill()
     assert "KeyboardInterrupt" in err
     assert proc.returncode == -2  # ended by SIGINT, as Python does after an uncaught KeyboardInterrupt
+
+
+async def test_an_actor_whose_trio_left_idle_worker_threads_ends_cleanly(spawner):
+    # Ending an interpreter while a thread it started runs aborts CPython
+    # ("Py_EndInterpreter: not the last thread"); trio's idle to_thread
+    # workers linger 10 s. They are told to leave, the interpreter ends.
+    before = shmring._core.spawner_counts()
+    actor = spawner.spawn("spawn_actors:leaves_trio_worker_threads", config="legacy")
+    assert await actor.wait() == b"used a worker thread"
+    with trio.fail_after(30):
+        while shmring._core.spawner_counts()["live_interpreters"] > before["live_interpreters"]:
+            await trio.sleep(0.01)
+    assert shmring._core.spawner_counts()["abandoned"] == before["abandoned"]
+
+
+LINGERING_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {here!r})
+    import shmring, shmring.spawn as sp
+    actor = sp.spawn("spawn_actors:leaves_a_thread_blocked_in_c", config="legacy")  # daemon threads need legacy
+    import time
+    deadline = time.monotonic() + 30
+    while shmring._core.spawner_counts()["abandoned"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print("counts", shmring._core.spawner_counts(), flush=True)
+    sys.exit(5)
+    """
+)
+
+
+def test_an_actor_that_leaves_a_thread_blocked_in_c_does_not_abort_the_process():
+    out = subprocess.run([sys.executable, "-c", LINGERING_SCRIPT.format(here=HERE)], capture_output=True, text=True,
+                         timeout=90)
+    assert "Fatal Python error" not in out.stderr, out.stderr
+    assert "'abandoned': 1" in out.stdout, (out.stdout, out.stderr)
+    assert out.returncode == 5, out.stderr  # the exit policy keeps the program's own status

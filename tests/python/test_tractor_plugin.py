@@ -113,6 +113,26 @@ FAKE_TRACTOR = {
         def parse_maddr(maddr_str):
             return ('original', maddr_str)
     """,
+    "tractor/_exceptions.py": """
+        class TransportClosed(Exception):
+            @classmethod
+            def from_src_exc(cls, src_exc, message, body='', **kw):
+                return cls(message)
+        def _mk_send_mte(*args, **kwargs):
+            return TypeError('send mte')
+        def _mk_recv_mte(*args, **kwargs):
+            return TypeError('recv mte')
+    """,
+    "tractor/msg/__init__.py": """
+        import contextvars
+        _ctxvar_MsgCodec = contextvars.ContextVar('codec')
+    """,
+    "tractor/msg/types.py": "__msg_types__ = ()",
+    # tractor's codec library, as far as the transport module names it.
+    "msgspec/__init__.py": """
+        class ValidationError(Exception): pass
+        class DecodeError(Exception): pass
+    """,
     "tractor/ipc/__init__.py": "",
     "tractor/ipc/_transport.py": """
         class MsgpackTransport:

@@ -139,7 +139,11 @@ def _register_multiaddr() -> None:
 
 
 def _register_transport() -> None:
-    from ._transport import MsgpackShmStream
+    try:
+        from ._transport import MsgpackShmStream
+    except Exception as exc:  # a tractor without the names the transport builds on
+        _warn("what the 'shm' transport builds on (tractor.ipc._transport, tractor._exceptions, tractor.msg)", exc)
+        return
     from .. import trio as shm_trio
 
     types_mod = _module("tractor.ipc._types")
