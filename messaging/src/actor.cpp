@@ -223,7 +223,7 @@ class Loop {
     msgpack::object_handle holder;
     typed::Envelope env;
     try {
-      env = typed::detail::parse(frame, holder, "a typed message for actor '" + c_.options.name + "'");
+      env = typed::detail::parse(frame, holder, [this] { return "a typed message for actor '" + c_.options.name + "'"; });
     } catch (const typed::DecodeError& e) {
       unhandled(from, e);
       if (ask) detail::finish_ask(*ask, {}, RequestError(RequestError::Reason::remote_error, e.what()));

@@ -92,8 +92,10 @@ const char* type_word(msgpack::type::object_type t) {
 
 }  // namespace
 
-Envelope parse(std::span<const std::byte> frame, msgpack::object_handle& holder, const std::string& expected) {
+Envelope parse(std::span<const std::byte> frame, msgpack::object_handle& holder,
+               const std::function<std::string()>& expected_fn) {
   auto fail = [&](const std::string& why) -> DecodeError {
+    const std::string expected = expected_fn();
     return DecodeError("expected " + expected + ", but the frame " + why, expected, "", frame);
   };
   // Each element of a container takes at least one byte, so no honest frame
@@ -127,6 +129,7 @@ Envelope parse(std::span<const std::byte> frame, msgpack::object_handle& holder,
   if (root.via.array.size == 4) {
     if (items[2].type != msgpack::type::POSITIVE_INTEGER || items[2].via.u64 > 3 ||
         (items[3].type != msgpack::type::POSITIVE_INTEGER)) {
+      const std::string expected = expected_fn();
       throw DecodeError("expected " + expected + ", but the message tagged '" + std::string(env.tag) +
                             "' has a kind/id that is not (0..3, unsigned integer)",
                         expected, std::string(env.tag), frame);

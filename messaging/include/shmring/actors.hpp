@@ -371,10 +371,9 @@ template <Message Rep>
 Rep ActorRef::decode_reply(const ReplyFrame& frame) {
   const std::span<const std::byte> bytes(frame.bytes);
   msgpack::object_handle holder;
-  const std::string expected = typed::detail::describe<Rep>();
   typed::Envelope env;
   try {
-    env = typed::detail::parse(bytes, holder, expected);
+    env = typed::detail::parse(bytes, holder, &typed::detail::describe<Rep>);
   } catch (const typed::DecodeError& e) {
     throw RequestError(RequestError::Reason::bad_reply, e.what());
   }

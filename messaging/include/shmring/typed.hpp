@@ -32,6 +32,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <functional>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -144,8 +145,11 @@ std::string describe_receivable() {
 }
 
 // Parses a frame into an envelope, referencing strings and binaries in the
-// frame instead of copying them. Throws DecodeError naming `expected`.
-Envelope parse(std::span<const std::byte> frame, msgpack::object_handle& holder, const std::string& expected);
+// frame instead of copying them. Throws DecodeError naming what `expected()`
+// says (called only then: describing a type demangles its name, too slow for
+// every message).
+Envelope parse(std::span<const std::byte> frame, msgpack::object_handle& holder,
+               const std::function<std::string()>& expected);
 
 // Converts an envelope's body into T (the tag already matched).
 template <Message T>
@@ -307,8 +311,7 @@ Status decode_peeked(Endpoint& ep, Status status, std::span<const std::byte> fra
   out.release();
   if (status != Status::ok) return status;
   try {
-    const std::string expected = detail::describe_receivable<T>();
-    const Envelope env = detail::parse(frame, out.handle_, expected);
+    const Envelope env = detail::parse(frame, out.handle_, &detail::describe_receivable<T>);
     detail::decode_into(env, frame, out.value_);
     out.kind_ = env.kind;
     out.id_ = env.id;
