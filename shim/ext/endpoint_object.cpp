@@ -432,6 +432,14 @@ PyObject* Endpoint_repr(PyObject* op) {
 void Endpoint_dealloc(PyObject* op) {
   auto* self = as_endpoint(op);
   PyTypeObject* type = Py_TYPE(op);
+  if (self->live_head != nullptr) {  // unlink from the module's list
+    if (self->live_prev != nullptr) {
+      self->live_prev->live_next = self->live_next;
+    } else {
+      *self->live_head = self->live_next;
+    }
+    if (self->live_next != nullptr) self->live_next->live_prev = self->live_prev;
+  }
   delete self->endpoint;  // closes it gracefully if still open
   type->tp_free(op);
   Py_DECREF(type);
@@ -606,6 +614,8 @@ PyObject* wrap_endpoint(ModuleState* st, Endpoint endpoint) {
   if (st == nullptr) return nullptr;
   auto* self = PyObject_New(EndpointObject, st->EndpointType);
   if (self == nullptr) return nullptr;
+  self->live_prev = self->live_next = nullptr;
+  self->live_head = nullptr;
   self->endpoint = new (std::nothrow) Endpoint(std::move(endpoint));
   self->sending = self->receiving = self->view_held = false;
   if (self->endpoint == nullptr) {
@@ -613,7 +623,27 @@ PyObject* wrap_endpoint(ModuleState* st, Endpoint endpoint) {
     return PyErr_NoMemory();
   }
   self->endpoint->set_return_on_signal(true);
+  self->live_prev = nullptr;
+  self->live_next = st->live_endpoints;
+  self->live_head = &st->live_endpoints;
+  if (st->live_endpoints != nullptr) st->live_endpoints->live_prev = self;
+  st->live_endpoints = self;
   return reinterpret_cast<PyObject*>(self);
+}
+
+std::size_t abort_all_endpoints(ModuleState* st, std::string_view reason) {
+  std::size_t n = 0;
+  for (EndpointObject* e = st->live_endpoints; e != nullptr; e = e->live_next) {
+    if (e->endpoint == nullptr) continue;
+    const EndpointState state = e->endpoint->state();
+    if (state == EndpointState::closed || state == EndpointState::aborted || state == EndpointState::peer_died ||
+        state == EndpointState::corrupt) {
+      continue;
+    }
+    e->endpoint->abort(reason);
+    ++n;
+  }
+  return n;
 }
 
 namespace {

@@ -20,7 +20,15 @@ struct EndpointObject {
   bool sending;
   bool receiving;
   bool view_held;  // a zero-copy view of a received message is still exported
+  // Links in ModuleState::live_endpoints (the head lives in the module state,
+  // which outlives the object: the object's type keeps the module alive).
+  EndpointObject* live_prev;
+  EndpointObject* live_next;
+  EndpointObject** live_head;
 };
+
+// Aborts every endpoint of this interpreter that is still open; returns how many.
+std::size_t abort_all_endpoints(ModuleState* st, std::string_view reason);
 
 // Wraps a C++ endpoint in a new Python Endpoint of this module.
 PyObject* wrap_endpoint(ModuleState* st, Endpoint endpoint);

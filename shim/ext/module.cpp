@@ -133,7 +133,21 @@ PyDoc_STRVAR(start_connect_doc,
              "start_connect(path, *, ring_bytes=None, max_message_bytes=None, spin=None)\n--\n\n"
              "connect() for event loops: returns a PendingConnection at once.");
 
+PyObject* abort_all(PyObject* module, PyObject* arg) {
+  if (!PyUnicode_Check(arg)) {
+    PyErr_Format(PyExc_TypeError, "reason must be a str, not %.100s", Py_TYPE(arg)->tp_name);
+    return nullptr;
+  }
+  Py_ssize_t size = 0;
+  const char* text = PyUnicode_AsUTF8AndSize(arg, &size);
+  if (text == nullptr) return nullptr;
+  return PyLong_FromSize_t(abort_all_endpoints(state_of_module(module), std::string_view(text, static_cast<std::size_t>(size))));
+}
+
 PyMethodDef module_methods[] = {
+    {"_abort_all_endpoints", abort_all, METH_O,
+     PyDoc_STR("_abort_all_endpoints(reason)\n--\n\nAborts every open endpoint of this interpreter; returns how many.\n"
+               "Used when an actor's interpreter cannot be finalized.")},
     {"pair", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(pair)), METH_VARARGS | METH_KEYWORDS, pair_doc},
     {"connect", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(connect)), METH_VARARGS | METH_KEYWORDS, connect_doc},
     {"start_connect", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(start_connect)), METH_VARARGS | METH_KEYWORDS,

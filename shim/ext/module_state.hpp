@@ -10,7 +10,13 @@
 
 namespace shmring::py {
 
+struct EndpointObject;
+
 struct ModuleState {
+  // Every live Endpoint object of this interpreter (an intrusive list, only
+  // touched with this interpreter's GIL held), so an actor that cannot be
+  // finalized can still abort its channels (abort_all_endpoints).
+  EndpointObject* live_endpoints;
   PyObject* ChannelError;
   PyObject* ClosedError;
   PyObject* PeerClosedError;

@@ -95,3 +95,17 @@ def leaves_a_thread_blocked_in_c(endpoint, args):
 
     threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
     return b"left a thread behind"
+
+
+def blocked_thread_and_open_channel(endpoint, args):
+    """Leaves a thread blocked in C and returns with its channel still open:
+    the parent's pending receive must end (the channel is aborted)."""
+    import time
+
+    from shmring import _core
+
+    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+    global _kept
+    _kept, theirs = _core.pair()  # a channel of its own, kept open
+    endpoint.send(str(theirs.detach()).encode())  # the parent attaches the other end
+    return b"returned"

@@ -298,8 +298,18 @@ LINGERING_SCRIPT = textwrap.dedent(
     import shmring, shmring.spawn as sp
     actor = sp.spawn("spawn_actors:leaves_a_thread_blocked_in_c", config="legacy")  # daemon threads need legacy
     import time
+    # A second one keeps its channel open: the channel must be aborted, not left waiting.
+    other = sp.spawn("spawn_actors:blocked_thread_and_open_channel", config="legacy")
+    ep = shmring._core.Endpoint.attach(int(other.channel.endpoint.recv(timeout=60)))
+    try:
+        ep.recv(timeout=30)
+        print("channel: got a message", flush=True)
+    except shmring.AbortedError as exc:
+        print("channel: aborted:", exc, flush=True)
+    except Exception as exc:
+        print("channel:", type(exc).__name__, exc, flush=True)
     deadline = time.monotonic() + 30
-    while shmring._core.spawner_counts()["abandoned"] == 0 and time.monotonic() < deadline:
+    while shmring._core.spawner_counts()["abandoned"] < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     print("counts", shmring._core.spawner_counts(), flush=True)
     sys.exit(5)
@@ -311,5 +321,6 @@ def test_an_actor_that_leaves_a_thread_blocked_in_c_does_not_abort_the_process()
     out = subprocess.run([sys.executable, "-c", LINGERING_SCRIPT.format(here=HERE)], capture_output=True, text=True,
                          timeout=90)
     assert "Fatal Python error" not in out.stderr, out.stderr
-    assert "'abandoned': 1" in out.stdout, (out.stdout, out.stderr)
+    assert "'abandoned': 2" in out.stdout, (out.stdout, out.stderr)
+    assert "channel: aborted:" in out.stdout and "thread(s) of its own still running" in out.stdout, out.stdout
     assert out.returncode == 5, out.stderr  # the exit policy keeps the program's own status

@@ -95,4 +95,8 @@ def _wind_down_threads(timeout: float) -> int:  # called by the worker thread be
             continue
         thread.join(max(0.0, deadline - time.monotonic()))
         alive += thread.is_alive()
+    if alive:
+        # The interpreter will not be finalized, so its endpoints would stay
+        # open and peers wait forever: abort them, saying why.
+        _core._abort_all_endpoints(f"the actor ended with {alive} thread(s) of its own still running")
     return alive
