@@ -196,14 +196,23 @@ TEST(Actor, a_stop_delivers_what_was_sent_then_eof) {
   EXPECT_EQ(talker.join().reason, "done talking");
 }
 
-TEST(Actor, a_peer_that_does_not_read_gets_an_outbox_not_a_blocked_actor) {
+ChannelOptions small_ring() {
   ChannelOptions small;
   small.ring_bytes = 4096;
-  auto [mine, theirs] = make_pair(small);
-  Actor flood(ActorOptions{.name = "flood"});
-  flood.on<Ping>([](const Ping& p, Context& ctx) {
+  return small;
+}
+
+// Ping{n} makes the actor send n Pongs back at once: far more than a 4 KiB ring holds.
+void answer_pings_with_pongs(Actor& actor) {
+  actor.on<Ping>([](const Ping& p, Context& ctx) {
     for (std::uint64_t i = 0; i < p.seq; ++i) ASSERT_EQ(ctx.send(ctx.from(), Pong{i}), Status::ok);
   });
+}
+
+TEST(Actor, a_peer_that_does_not_read_gets_an_outbox_not_a_blocked_actor) {
+  auto [mine, theirs] = make_pair(small_ring());
+  Actor flood(ActorOptions{.name = "flood"});
+  answer_pings_with_pongs(flood);
   flood.on<Add>([](const Add& m, Context&) { return Sum{m.a + m.b}; });
   flood.attach(std::move(theirs));
   flood.start();
@@ -213,13 +222,9 @@ TEST(Actor, a_peer_that_does_not_read_gets_an_outbox_not_a_blocked_actor) {
 }
 
 TEST(Actor, an_outbox_drains_in_order_once_the_peer_reads) {
-  ChannelOptions small;
-  small.ring_bytes = 4096;
-  auto [mine, theirs] = make_pair(small);
+  auto [mine, theirs] = make_pair(small_ring());
   Actor flood(ActorOptions{.name = "flood"});
-  flood.on<Ping>([](const Ping& p, Context& ctx) {
-    for (std::uint64_t i = 0; i < p.seq; ++i) ASSERT_EQ(ctx.send(ctx.from(), Pong{i}), Status::ok);
-  });
+  answer_pings_with_pongs(flood);
   flood.attach(std::move(theirs));
   flood.start();
   ASSERT_EQ(typed::send(mine, Ping{5000, ""}), Status::ok);

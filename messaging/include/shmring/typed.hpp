@@ -308,7 +308,8 @@ class View {
 // releases it and throws DecodeError.
 template <Receivable T>
 Status decode_peeked(Endpoint& ep, Status status, std::span<const std::byte> frame, View<T>& out) {
-  out.release();
+  // `out` was released by the caller before it peeked (a held view would
+  // make the peek return the same frame again).
   if (status != Status::ok) return status;
   try {
     const Envelope env = detail::parse(frame, out.handle_, &detail::describe_receivable<T>);
