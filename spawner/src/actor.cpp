@@ -1,4 +1,5 @@
 // ActorCore: the parent's view of one actor, and the kill ladder.
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -94,14 +95,25 @@ void ActorCore::inject_exit() const {
   // taking its GIL, which a child running C code may hold for a long time.
   // The caller must never block on that.
   std::thread([w] {
+    pthread_setname_np(pthread_self(), "shmring-kill");
+    PyInterpreterState* interp = nullptr;
+    {
+      // Registers the attach under the lock, then lets go of it before the
+      // GIL: the worker thread holds that GIL while it takes this lock.
+      std::lock_guard lock(w->mutex);
+      if (w->ending || w->interp == nullptr) return;
+      interp = w->interp;
+      ++w->injecting;  // the interpreter cannot end until we are done
+    }
+    if (PyThreadState* t = PyThreadState_New(interp)) {
+      PyEval_RestoreThread(t);  // the child's GIL (or the shared one)
+      PyThreadState_SetAsyncExc(w->thread_ident, PyExc_SystemExit);
+      PyThreadState_Clear(t);
+      PyThreadState_DeleteCurrent();  // releases it
+    }
     std::lock_guard lock(w->mutex);
-    if (w->ending || w->interp == nullptr) return;
-    PyThreadState* t = PyThreadState_New(w->interp);
-    if (t == nullptr) return;
-    PyEval_RestoreThread(t);  // the child's GIL (or the shared one)
-    PyThreadState_SetAsyncExc(w->thread_ident, PyExc_SystemExit);
-    PyThreadState_Clear(t);
-    PyThreadState_DeleteCurrent();  // releases it
+    --w->injecting;
+    w->wake.notify_all();
   }).detach();
 }
 

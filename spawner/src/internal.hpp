@@ -77,6 +77,8 @@ struct ActorCore {
 };
 
 // One thread, one interpreter. Fields after `mutex` are guarded by it.
+// Lock order: nobody holds `mutex` (or any spawner lock) while taking a GIL;
+// a thread that holds a GIL may take `mutex` only for a few instructions.
 struct Worker {
   std::uint64_t id = 0;
   std::string thread_name;
@@ -89,6 +91,7 @@ struct Worker {
   bool has_job = false;
   bool shutdown = false;
   bool ending = false;               // Py_EndInterpreter is about to run: no more injections
+  int injecting = 0;                 // kill helpers between "may attach" and "detached"
   std::shared_ptr<ActorCore> actor;
   std::string entry;
   std::string args;

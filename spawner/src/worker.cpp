@@ -208,20 +208,22 @@ void worker_main(std::shared_ptr<Worker> w) {
     auto [state, text] = run_job(*w);
     w->actor->finish(state, std::move(text));
   }
-  {
-    std::lock_guard lock(w->mutex);
-    w->actor.reset();  // the actor no longer needs this thread (and they must not keep each other alive)
-  }
-
-  // From here no kill may attach to this interpreter. Take the lock with the
-  // GIL released: a killer holding the lock may be waiting for our GIL.
+  // From here no kill may attach to this interpreter. The lock is taken
+  // with the GIL released (a kill helper may be waiting for this GIL), and we
+  // wait, still without it, for helpers that already attached to let go.
+  std::shared_ptr<ActorCore> done_actor;
   Py_BEGIN_ALLOW_THREADS
   {
-    std::lock_guard lock(w->mutex);
+    std::unique_lock lock(w->mutex);
+    done_actor = std::move(w->actor);  // they must not keep each other alive
     w->ending = true;
+    w->wake.wait(lock, [&] { return w->injecting == 0; });
   }
+  done_actor.reset();
   Py_END_ALLOW_THREADS
-  // A SystemExit injected just too late must not disturb the teardown.
+  // A SystemExit injected just too late must not disturb the teardown: drop
+  // the pending asynchronous exception as well as any raised one.
+  PyThreadState_SetAsyncExc(w->thread_ident, nullptr);
   PyErr_Clear();
   if (wind_down_threads(kThreadWindDownSeconds) != 0) {
     // A thread the actor started is still running (blocked in C, say):

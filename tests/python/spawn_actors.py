@@ -109,3 +109,12 @@ def blocked_thread_and_open_channel(endpoint, args):
     _kept, theirs = _core.pair()  # a channel of its own, kept open
     endpoint.send(str(theirs.detach()).encode())  # the parent attaches the other end
     return b"returned"
+
+
+def ends_when_told(endpoint, args):
+    endpoint.send(b"started")
+    try:
+        endpoint.recv()
+    except shmring.AbortedError:
+        pass
+    return b"ended"

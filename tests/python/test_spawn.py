@@ -291,6 +291,49 @@ async def test_an_actor_whose_trio_left_idle_worker_threads_ends_cleanly(spawner
     assert shmring._core.spawner_counts()["abandoned"] == before["abandoned"]
 
 
+KILL_RACE_SCRIPT = textwrap.dedent(
+    """
+    import faulthandler, random, sys, time
+    sys.path.insert(0, {here!r})
+    # A deadlock holds the GIL: only faulthandler's own C thread can report it.
+    faulthandler.dump_traceback_later({limit}, exit=True, file=open({dump!r}, "w"))
+    import trio
+    import shmring.spawn as sp
+
+    async def main():
+        outcomes = {{}}
+        with sp.Spawner() as spawner:
+            for i in range({rounds}):
+                actor = spawner.spawn("spawn_actors:ends_when_told", config={config!r})
+                assert await actor.channel.receive() == b"started"
+                await actor.channel.send(b"go")
+                until = time.perf_counter() + random.uniform(0, 300e-6)
+                while time.perf_counter() < until:
+                    pass
+                actor.terminate()  # the kill races the actor's own ending
+                await actor.wait()
+                outcomes[actor.state] = outcomes.get(actor.state, 0) + 1
+        print("outcomes", sorted(outcomes.items()), flush=True)
+
+    trio.run(main)
+    faulthandler.cancel_dump_traceback_later()
+    """
+)
+
+
+@pytest.mark.parametrize("config", ["legacy", "isolated"])
+def test_a_kill_racing_the_actors_own_ending_never_deadlocks(config, tmp_path):
+    # The kill helper once held the worker's lock while it waited for the GIL
+    # that the ending worker held while it waited for that lock.
+    dump = tmp_path / "stacks.txt"
+    script = KILL_RACE_SCRIPT.format(here=HERE, limit=240, dump=str(dump), rounds=200, config=config)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    stacks = dump.read_text() if dump.exists() else ""
+    assert out.returncode == 0 and not stacks, f"hung or failed:\n{stacks}\n{out.stderr}"
+    assert "outcomes" in out.stdout, out.stderr
+    print(out.stdout.strip())
+
+
 LINGERING_SCRIPT = textwrap.dedent(
     """
     import sys
