@@ -157,32 +157,47 @@ bool parse_config(PyObject* value, InterpreterConfig& out) {
   return true;
 }
 
+// A sequence of module names into `out`; false with an exception set.
+bool parse_module_names(PyObject* names, const char* what, std::vector<std::string>& out) {
+  if (names == nullptr || names == Py_None) return true;
+  if (PyUnicode_Check(names)) {
+    PyErr_Format(PyExc_TypeError, "%s must be a sequence of module names, not one str", what);
+    return false;
+  }
+  PyObject* seq = PySequence_Fast(names, "a sequence of module names is needed");
+  if (seq == nullptr) return false;
+  for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); ++i) {
+    PyObject* item = PySequence_Fast_GET_ITEM(seq, i);
+    const char* name = PyUnicode_Check(item) ? PyUnicode_AsUTF8(item) : nullptr;
+    if (name == nullptr) {
+      Py_DECREF(seq);
+      PyErr_Format(PyExc_TypeError, "%s must hold module names (str), not %.100s", what, Py_TYPE(item)->tp_name);
+      return false;
+    }
+    out.emplace_back(name);
+  }
+  Py_DECREF(seq);
+  return true;
+}
+
 PyObject* Spawner_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"pool_size", "preload", "config", nullptr};
+  static const char* keywords[] = {"pool_size", "preload", "config", "concurrent_preparations", nullptr};
   Py_ssize_t pool_size = 0;
+  Py_ssize_t at_once = 1;
   PyObject* preload = nullptr;
   PyObject* config = nullptr;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$nOO:Spawner", const_cast<char**>(keywords), &pool_size, &preload, &config)) {
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$nOOn:Spawner", const_cast<char**>(keywords), &pool_size, &preload,
+                                   &config, &at_once)) {
     return nullptr;
   }
   if (pool_size < 0 || pool_size > 1024) return PyErr_Format(PyExc_ValueError, "pool_size must be 0 to 1024, not %zd", pool_size);
+  if (at_once < 1 || at_once > 1024) {
+    return PyErr_Format(PyExc_ValueError, "concurrent_preparations must be 1 to 1024, not %zd", at_once);
+  }
   PoolOptions pool;
   pool.size = static_cast<std::size_t>(pool_size);
-  if (!parse_config(config, pool.config)) return nullptr;
-  if (preload != nullptr && preload != Py_None) {
-    PyObject* seq = PySequence_Fast(preload, "preload must be a sequence of module names");
-    if (seq == nullptr) return nullptr;
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); ++i) {
-      PyObject* item = PySequence_Fast_GET_ITEM(seq, i);
-      const char* name = PyUnicode_Check(item) ? PyUnicode_AsUTF8(item) : nullptr;
-      if (name == nullptr) {
-        Py_DECREF(seq);
-        return PyErr_Format(PyExc_TypeError, "preload must hold module names (str), not %.100s", Py_TYPE(item)->tp_name);
-      }
-      pool.preload.emplace_back(name);
-    }
-    Py_DECREF(seq);
-  }
+  pool.concurrent_preparations = static_cast<std::size_t>(at_once);
+  if (!parse_config(config, pool.config) || !parse_module_names(preload, "preload", pool.preload)) return nullptr;
   auto* self = reinterpret_cast<SpawnerObject*>(type->tp_alloc(type, 0));
   if (self == nullptr) return nullptr;
   self->spawner = guarded([&] { return new Spawner(std::move(pool)); });
@@ -194,16 +209,18 @@ PyObject* Spawner_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
 }
 
 PyObject* Spawner_spawn(PyObject* op, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"entry", "args", "config", "name", "ring_bytes", "max_message_bytes", "spin", nullptr};
+  static const char* keywords[] = {"entry", "args", "config", "name", "ring_bytes", "max_message_bytes", "spin", "preload",
+                                   nullptr};
   const char* entry;
   Py_buffer buf{};
   PyObject* config = nullptr;
+  PyObject* preload = nullptr;
   const char* name = nullptr;
   PyObject* ring = Py_None;
   PyObject* max_message = Py_None;
   PyObject* spin = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|y*$OzOOO:spawn", const_cast<char**>(keywords), &entry, &buf, &config, &name,
-                                   &ring, &max_message, &spin)) {
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|y*$OzOOOO:spawn", const_cast<char**>(keywords), &entry, &buf, &config, &name,
+                                   &ring, &max_message, &spin, &preload)) {
     return nullptr;
   }
   SpawnRequest req;
@@ -227,7 +244,10 @@ PyObject* Spawner_spawn(PyObject* op, PyObject* args, PyObject* kwargs) {
       Py_DECREF(encoded);
     }
   }
-  if (!parse_config(config, req.config) || !parse_options(ring, max_message, spin, req.channel)) return nullptr;
+  if (!parse_config(config, req.config) || !parse_options(ring, max_message, spin, req.channel) ||
+      !parse_module_names(preload, "preload", req.preload)) {
+    return nullptr;
+  }
   ModuleState* st = state_of(op);
   std::optional<Actor> actor;
   if (!guarded([&] {
@@ -283,7 +303,8 @@ void Spawner_dealloc(PyObject* op) {
 
 PyMethodDef spawner_methods[] = {
     {"spawn", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Spawner_spawn)), METH_VARARGS | METH_KEYWORDS,
-     PyDoc_STR("spawn(entry, args=b'', *, config=None, name=None, ring_bytes=None, max_message_bytes=None, spin=None)\n--\n\n"
+     PyDoc_STR("spawn(entry, args=b'', *, config=None, name=None, ring_bytes=None, max_message_bytes=None, spin=None, "
+               "preload=None)\n--\n\n"
                "Start entry ('package.module:function') in a sub-interpreter on its own thread, as\n"
                "function(endpoint, args). Returns an Actor; take its side of the channel with\n"
                "Actor.take_channel(). config: 'isolated' (own GIL, default) or 'legacy'.")},

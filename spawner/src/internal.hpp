@@ -84,7 +84,9 @@ struct Worker {
   std::string thread_name;
   InterpreterConfig config = InterpreterConfig::isolated;
   std::vector<std::string> preload;
-  std::weak_ptr<SpawnerCore> owner;  // to report "warm" (pool workers only)
+  std::weak_ptr<SpawnerCore> owner;  // to report "prepared" (pool workers) and "thread exited"
+  bool pooled = false;               // started by a refill, without a job
+  std::chrono::milliseconds start_delay{0};  // a refill's pause before it creates its interpreter
 
   std::mutex mutex;
   std::condition_variable wake;
@@ -96,6 +98,7 @@ struct Worker {
   std::string entry;
   std::string args;
   std::vector<std::string> sys_path;
+  std::vector<std::string> job_preload;  // the request's preload, imported before the entry
   std::uint64_t handle = 0;
   PyInterpreterState* interp = nullptr;
   unsigned long thread_ident = 0;
@@ -108,8 +111,8 @@ struct SpawnerCore {
   PoolOptions pool;
   std::mutex mutex;
   std::condition_variable warm_changed;
-  std::vector<std::shared_ptr<Worker>> warm;  // ready, waiting for a job
-  std::size_t preparing = 0;                   // pool workers still creating their interpreter
+  std::vector<std::shared_ptr<Worker>> warm;       // ready, waiting for a job
+  std::vector<std::shared_ptr<Worker>> preparing;  // pool workers still importing, no job yet
   std::vector<std::weak_ptr<ActorCore>> actors;
   std::string last_pool_error;
   bool closed = false;
@@ -119,9 +122,13 @@ struct SpawnerCore {
   // Starts a worker thread owned by this spawner (counted in threads_alive).
   void start_locked(const std::shared_ptr<SpawnerCore>& self, const std::shared_ptr<Worker>& w);
   void on_thread_exit();  // the last thing a worker thread does
-  void refill_locked(const std::shared_ptr<SpawnerCore>& self);
-  void on_warm(const std::shared_ptr<Worker>& w);            // a pool worker is ready
-  void on_pool_failure(const std::string& why);              // it could not get ready
+  // Starts pool workers up to the pool's size; after a spawn they wait
+  // pool.refill_delay before they begin, so the new actor starts alone.
+  void refill_locked(const std::shared_ptr<SpawnerCore>& self, bool after_spawn);
+  // A pool worker finished preparing ("" = ready, else why it failed).
+  // False if a spawn took it meanwhile: it has its job already.
+  bool on_prepared(const std::shared_ptr<SpawnerCore>& self, const std::shared_ptr<Worker>& w,
+                   const std::string& error);
 };
 
 std::uint64_t next_id();

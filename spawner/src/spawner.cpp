@@ -26,42 +26,48 @@ void SpawnerCore::on_thread_exit() {
   thread_exited.notify_all();
 }
 
-void SpawnerCore::refill_locked(const std::shared_ptr<SpawnerCore>& self) {
-  while (!closed && warm.size() + preparing < pool.size) {
+void SpawnerCore::refill_locked(const std::shared_ptr<SpawnerCore>& self, bool after_spawn) {
+  const std::size_t at_once = std::max<std::size_t>(pool.concurrent_preparations, 1);
+  while (!closed && warm.size() + preparing.size() < pool.size && preparing.size() < at_once) {
     auto w = std::make_shared<Worker>();
     w->id = next_id();
     w->thread_name = "shmring-warm";
     w->config = pool.config;
     w->preload = pool.preload;
-    ++preparing;
+    w->pooled = true;
+    if (after_spawn) w->start_delay = pool.refill_delay;
+    preparing.push_back(w);
     try {
       start_locked(self, w);
     } catch (const Error& e) {
-      --preparing;
+      preparing.pop_back();
       last_pool_error = e.what();
       return;
     }
   }
 }
 
-void SpawnerCore::on_warm(const std::shared_ptr<Worker>& w) {
+bool SpawnerCore::on_prepared(const std::shared_ptr<SpawnerCore>& self, const std::shared_ptr<Worker>& w,
+                              const std::string& error) {
   std::lock_guard lock(mutex);
-  --preparing;
+  const auto it = std::find(preparing.begin(), preparing.end(), w);
+  if (it == preparing.end()) return false;  // a spawn took it: its job is set
+  preparing.erase(it);
+  if (!error.empty()) {
+    last_pool_error = error;
+    warm_changed.notify_all();
+    return true;  // no refill here: a failing preload would loop forever
+  }
   if (closed) {
     std::lock_guard wl(w->mutex);
     w->shutdown = true;
     w->wake.notify_all();
-    return;
+    return true;
   }
   warm.push_back(w);
   warm_changed.notify_all();
-}
-
-void SpawnerCore::on_pool_failure(const std::string& why) {
-  std::lock_guard lock(mutex);
-  --preparing;
-  last_pool_error = why;
-  warm_changed.notify_all();  // no refill here: a failing preload would loop forever
+  refill_locked(self, false);  // the next one, now that this one is done
+  return true;
 }
 
 }  // namespace detail
@@ -80,7 +86,7 @@ void check_entry(const std::string& entry) {
 Spawner::Spawner(PoolOptions pool) : core_(std::make_shared<detail::SpawnerCore>()) {
   core_->pool = std::move(pool);
   std::lock_guard lock(core_->mutex);
-  core_->refill_locked(core_);
+  core_->refill_locked(core_, false);
 }
 
 Spawner::~Spawner() { shutdown(std::chrono::seconds(1)); }
@@ -95,6 +101,15 @@ Actor Spawner::spawn(SpawnRequest request) {
   actor->parent = std::move(channel.a);
   const std::uint64_t handle = park_endpoint(std::move(channel.b));
 
+  auto give_job = [&](detail::Worker& w) {  // under w.mutex
+    w.actor = actor;
+    w.entry = request.entry;
+    w.args = std::move(request.args);
+    w.sys_path = std::move(request.sys_path);
+    w.job_preload = std::move(request.preload);
+    w.handle = handle;
+    w.has_job = true;
+  };
   std::shared_ptr<detail::Worker> worker;
   {
     std::lock_guard lock(core_->mutex);
@@ -102,11 +117,22 @@ Actor Spawner::spawn(SpawnRequest request) {
       claim_endpoint(handle);
       throw std::logic_error("this Spawner was shut down");
     }
-    auto it = std::find_if(core_->warm.begin(), core_->warm.end(),
-                           [&](const auto& w) { return w->config == request.config; });
-    if (it != core_->warm.end()) {
+    const auto same_config = [&](const auto& w) { return w->config == request.config; };
+    if (auto it = std::find_if(core_->warm.begin(), core_->warm.end(), same_config); it != core_->warm.end()) {
       worker = *it;
       core_->warm.erase(it);
+    } else if (auto p = std::find_if(core_->preparing.begin(), core_->preparing.end(), same_config);
+               p != core_->preparing.end()) {
+      // Still importing: it runs the job as soon as it is done, which is
+      // sooner than a cold worker started now (and adds no importer).
+      // The job is set before this lock is released, so the worker's
+      // on_prepared (which takes it) finds it set.
+      worker = *p;
+      core_->preparing.erase(p);
+    }
+    if (worker) {
+      std::lock_guard wl(worker->mutex);  // lock order: spawner, then worker
+      give_job(*worker);
     }
     core_->actors.push_back(actor);
     std::erase_if(core_->actors, [](const auto& weak) { return weak.expired(); });
@@ -116,15 +142,8 @@ Actor Spawner::spawn(SpawnRequest request) {
     worker = std::make_shared<detail::Worker>();
     worker->id = detail::next_id();
     worker->config = request.config;
-  }
-  {
     std::lock_guard lock(worker->mutex);
-    worker->actor = actor;
-    worker->entry = request.entry;
-    worker->args = std::move(request.args);
-    worker->sys_path = std::move(request.sys_path);
-    worker->handle = handle;
-    worker->has_job = true;
+    give_job(*worker);
   }
   {
     std::lock_guard lock(actor->mutex);
@@ -140,18 +159,17 @@ Actor Spawner::spawn(SpawnRequest request) {
       throw;
     }
   } else {
-    // Named after the actor it now runs.
     worker->wake.notify_all();
   }
   std::lock_guard lock(core_->mutex);
-  core_->refill_locked(core_);
+  core_->refill_locked(core_, true);
   return Actor(actor);
 }
 
 bool Spawner::wait_warm(std::chrono::nanoseconds timeout) {
   std::unique_lock lock(core_->mutex);
   return core_->warm_changed.wait_for(lock, timeout, [this] {
-    return core_->warm.size() >= core_->pool.size || (core_->preparing == 0 && !core_->last_pool_error.empty());
+    return core_->warm.size() >= core_->pool.size || (core_->preparing.empty() && !core_->last_pool_error.empty());
   }) && core_->warm.size() >= core_->pool.size;
 }
 
@@ -162,6 +180,10 @@ std::size_t Spawner::shutdown(std::chrono::nanoseconds grace) {
     std::lock_guard lock(core_->mutex);
     core_->closed = true;
     idle.swap(core_->warm);
+    // Still preparing: told to stop (one waiting to begin ends at once; one
+    // importing ends when its imports are done).
+    idle.insert(idle.end(), core_->preparing.begin(), core_->preparing.end());
+    core_->preparing.clear();
     for (auto& weak : core_->actors) {
       if (auto a = weak.lock()) live.push_back(std::move(a));
     }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "internal.hpp"
+#include "polite.hpp"
 #include "shmring/error.hpp"
 
 namespace shmring::detail {
@@ -66,10 +67,10 @@ std::string take_exception_text() {
 
 bool is_system_exit_pending() { return PyErr_ExceptionMatches(PyExc_SystemExit) != 0; }
 
-// Imports the preload modules and the actor runner; "" on success.
-std::string prepare(const Worker& w) {
-  std::vector<std::string> modules = w.preload;
-  modules.emplace_back("shmring._actor");
+// Imports `modules`; "" on success. An interpreter that shares the main GIL
+// imports politely (polite.hpp): running actors wait for that GIL meanwhile.
+std::string import_all(const Worker& w, const std::vector<std::string>& modules) {
+  PoliteGil polite(w.config == InterpreterConfig::legacy && !modules.empty());
   for (const std::string& m : modules) {
     PyObject* mod = PyImport_ImportModule(m.c_str());
     if (mod == nullptr) return "importing " + m + " failed:\n" + take_exception_text();
@@ -78,8 +79,19 @@ std::string prepare(const Worker& w) {
   return {};
 }
 
+// The preload modules and the actor runner.
+std::string prepare(const Worker& w) {
+  std::vector<std::string> modules = w.preload;
+  modules.emplace_back("shmring._actor");
+  return import_all(w, modules);
+}
+
 // Runs the actor's entry point; returns its final state and result/error.
 std::pair<ActorState, std::string> run_job(Worker& w) {
+  if (std::string error = import_all(w, w.job_preload); !error.empty()) {
+    std::lock_guard lock(w.actor->mutex);
+    return {w.actor->kill_requested ? ActorState::killed : ActorState::failed, std::move(error)};
+  }
   PyObject* runner = PyImport_ImportModule("shmring._actor");
   PyObject* result = nullptr;
   PyObject* paths = runner ? PyTuple_New(static_cast<Py_ssize_t>(w.sys_path.size())) : nullptr;
@@ -152,6 +164,18 @@ void worker_main(std::shared_ptr<Worker> w) {
   Counters& c = counters();
   if (!w->thread_name.empty()) pthread_setname_np(pthread_self(), w->thread_name.substr(0, 15).c_str());
 
+  if (w->pooled && w->start_delay.count() > 0) {
+    // A refill waits for the actor that caused it to get going first, unless
+    // a spawn takes this worker (or the spawner closes) meanwhile.
+    std::unique_lock lock(w->mutex);
+    w->wake.wait_for(lock, w->start_delay, [&] { return w->has_job || w->shutdown; });
+    if (w->shutdown && !w->has_job) {  // the spawner closed: no interpreter needed
+      lock.unlock();
+      c.threads.fetch_sub(1, std::memory_order_relaxed);
+      if (auto owner = w->owner.lock()) owner->on_thread_exit();
+      return;
+    }
+  }
   PyThreadState* tstate = nullptr;
   const PyInterpreterConfig cfg = config_for(w->config);
   const PyStatus status = Py_NewInterpreterFromConfig(&tstate, &cfg);
@@ -162,8 +186,11 @@ void worker_main(std::shared_ptr<Worker> w) {
       std::lock_guard lock(w->mutex);
       actor = w->actor;
     }
+    if (auto owner = w->owner.lock(); owner && w->pooled && !owner->on_prepared(owner, w, why)) {
+      std::lock_guard lock(w->mutex);
+      actor = w->actor;  // a spawn took it while it was being created
+    }
     if (actor) actor->finish(ActorState::failed, why);
-    if (auto owner = w->owner.lock(); owner && !actor) owner->on_pool_failure(why);
     c.threads.fetch_sub(1, std::memory_order_relaxed);
     if (auto owner = w->owner.lock()) owner->on_thread_exit();
     return;
@@ -177,32 +204,32 @@ void worker_main(std::shared_ptr<Worker> w) {
 
   const std::string prepare_error = prepare(*w);
   bool run = false;
-  // Wait for a job (pool) with this interpreter's GIL released.
+  // With this interpreter's GIL released: report "prepared" (pool), wait for a job.
   Py_BEGIN_ALLOW_THREADS
   {
     std::unique_lock lock(w->mutex);
-    const bool pooled = !w->has_job;
-    if (pooled && prepare_error.empty()) {
+    if (w->pooled && !w->has_job) {
       lock.unlock();
-      if (auto owner = w->owner.lock()) owner->on_warm(w);
+      auto owner = w->owner.lock();
+      // False: a spawn took this worker while it prepared; its job is set.
+      const bool still_pooled = owner && owner->on_prepared(owner, w, prepare_error);
       lock.lock();
-      w->wake.wait(lock, [&] { return w->has_job || w->shutdown; });
+      if (still_pooled && prepare_error.empty()) {
+        w->wake.wait(lock, [&] { return w->has_job || w->shutdown; });
+      }
     }
     run = w->has_job && !w->shutdown;
   }
   Py_END_ALLOW_THREADS
 
-  if (!prepare_error.empty()) {
-    std::shared_ptr<ActorCore> actor;
+  if (run && !prepare_error.empty()) {
+    bool killed;
     {
-      std::lock_guard lock(w->mutex);
-      actor = w->actor;
+      std::lock_guard lock(w->actor->mutex);
+      killed = w->actor->kill_requested;
     }
-    if (actor) {
-      actor->finish(ActorState::failed, prepare_error);
-    } else if (auto owner = w->owner.lock()) {
-      owner->on_pool_failure(prepare_error);
-    }
+    PyErr_Clear();
+    w->actor->finish(killed ? ActorState::killed : ActorState::failed, prepare_error);
   } else if (run) {
     w->actor->set_running(std::chrono::duration<double>(Clock::now() - w->actor->spawned_at).count());
     auto [state, text] = run_job(*w);

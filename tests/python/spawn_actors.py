@@ -118,3 +118,10 @@ def ends_when_told(endpoint, args):
     except shmring.AbortedError:
         pass
     return b"ended"
+
+
+def reports_modules_and_profiler(endpoint, args):
+    import sys
+
+    loaded = [name for name in args.decode().split(",") if name in sys.modules]
+    endpoint.send(("%s|%s" % (",".join(loaded), sys.getprofile())).encode())

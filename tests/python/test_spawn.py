@@ -159,6 +159,50 @@ def actor_cold_startup_bound():
     return 10.0  # a sanity bound only (pool figures live in the benchmark)
 
 
+async def test_a_spawn_while_the_pool_prepares_takes_the_preparing_interpreter():
+    # Not a cold start next to it: the job waits for the imports under way.
+    with sp.Spawner(pool_size=1, preload=["trio"]) as pool:
+        actor = pool.spawn("spawn_actors:reports_modules_and_profiler", args=b"trio")
+        assert await actor.channel.receive() == b"trio|None"
+        assert await actor.wait() == b""
+
+
+@pytest.mark.parametrize("config", ["isolated", "legacy"])
+async def test_a_cold_spawn_imports_its_preload_before_the_entry_and_no_hook_stays(config):
+    # 'legacy' imports politely (a profile hook yields the GIL); the hook
+    # must be gone when the entry runs.
+    with sp.Spawner() as cold:
+        actor = cold.spawn("spawn_actors:reports_modules_and_profiler", args=b"trio,msgpack", config=config,
+                           preload=["trio", "msgpack"])
+        assert await actor.channel.receive() == b"trio,msgpack|None"
+        assert await actor.wait() == b""
+
+
+async def test_a_preload_that_fails_fails_the_actor_with_the_import_error():
+    with sp.Spawner() as cold:
+        actor = cold.spawn("spawn_actors:nothing", preload=["no_such_module_here"])
+        with pytest.raises(sp.ActorError, match="importing no_such_module_here failed"):
+            await actor.wait()
+
+
+def test_a_preload_must_be_module_names(spawner):
+    with pytest.raises(TypeError, match="preload must be a sequence of module names, not one str"):
+        spawner._core.spawn("spawn_actors:nothing", preload="trio")
+    with pytest.raises(TypeError, match="preload must hold module names"):
+        spawner._core.spawn("spawn_actors:nothing", preload=[3])
+    with pytest.raises(ValueError, match="concurrent_preparations must be 1 to 1024"):
+        sp.Spawner(pool_size=1, concurrent_preparations=0)
+
+
+def test_shutdown_ends_pool_workers_still_preparing_or_waiting_to_begin():
+    base = _core.spawner_counts()
+    pool = sp.Spawner(pool_size=2, preload=["trio"])
+    actor = pool.spawn("spawn_actors:nothing")  # its refill waits before it begins
+    pool.shutdown(2.0)
+    assert actor.state in ("exited", "killed")
+    assert _core.spawner_counts() == base
+
+
 async def test_a_pool_whose_preload_fails_says_why():
     with sp.Spawner(pool_size=1, preload=["no_such_module_for_the_pool"]) as pool:
         assert not pool.wait_warm(30)

@@ -62,6 +62,10 @@ struct SpawnRequest {
   // Put in front of the child's sys.path before the entry is imported (for
   // example the parent's sys.path, so the child imports what the parent can).
   std::vector<std::string> sys_path;
+  // Modules imported before the entry is called (already there when the
+  // actor got a warm interpreter that preloads them). A 'legacy' child
+  // imports them politely, as the pool does (see PoolOptions).
+  std::vector<std::string> preload;
 };
 
 namespace detail {
@@ -101,10 +105,23 @@ class Actor {
   std::shared_ptr<detail::ActorCore> core_;
 };
 
+// The warm pool. A spawn takes a ready interpreter; if none is ready it takes
+// one still being prepared (it runs as soon as its imports are done: never
+// later than a cold start begun then); only with neither does it start cold.
+// Refills prepare `concurrent_preparations` interpreters at a time, so a
+// refill does not crowd the actors that run; a refill after a spawn waits
+// `refill_delay` first. A 'legacy' interpreter (which
+// shares the main GIL) imports politely: it hands the GIL to any waiting
+// thread every ~200 us instead of every switch interval (5 ms), so running
+// actors keep their latency while the pool refills.
 struct PoolOptions {
   std::size_t size = 0;                 // warm interpreters kept ready (0 = no pool)
   std::vector<std::string> preload;     // modules each warm interpreter imports first, e.g. "trio"
   InterpreterConfig config = InterpreterConfig::isolated;
+  std::size_t concurrent_preparations = 1;  // pool interpreters prepared at once (>= 1)
+  // A refill that a spawn caused begins this much later, so the actor just
+  // spawned gets going without an import next to it.
+  std::chrono::milliseconds refill_delay{300};
 };
 
 struct SpawnerCounts {

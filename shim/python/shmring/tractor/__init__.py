@@ -7,11 +7,22 @@ every actor process knows 'shm' before it connects to its parent. Set
 
     async with tractor.open_nursery(enable_transports=["shm"]) as an: ...
     tractor.open_root_actor(start_method="shm_subint")   # actors as sub-interpreters
+    shmring.tractor.warm_pool()                          # fill shm_subint's pool now (optional)
 """
 
 from ._address import ShmAddress, close_listener, is_unwrapped_shm, start_listener
 
-__all__ = ["ShmAddress", "close_listener", "is_unwrapped_shm", "register", "start_listener"]
+__all__ = ["ShmAddress", "close_listener", "is_unwrapped_shm", "register", "start_listener", "warm_pool"]
+
+
+def warm_pool(timeout: float = 60.0) -> bool:
+    """Fills the 'shm_subint' backend's pool of warm interpreters now and waits
+    until it is full (it also starts filling by itself when a root actor opens
+    with ``start_method='shm_subint'``). Its size is ``SHMRING_TRACTOR_POOL``
+    (default 2). False on timeout or if it cannot fill."""
+    from ._pool import warm_pool as _warm
+
+    return _warm(timeout)
 
 
 def register() -> bool:

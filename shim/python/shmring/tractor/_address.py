@@ -244,6 +244,11 @@ def close_listener(addr: ShmAddress, lstnr: ShmListener | None) -> bool:
 
 async def connect_stream(addr: ShmAddress, **kwargs: Any) -> shm_trio.ByteStream:
     """Connects to ``addr``; FileNotFoundError / ConnectionRefusedError at once if nobody listens."""
+    from . import _handover
+
+    if _handover.is_inproc(addr):  # a 'shm_subint' child's channel to its parent
+        await trio.lowlevel.checkpoint()
+        return _handover.child_stream(addr)
     stream = await shm_trio.connect_stream(addr.sockpath)
     stream.shm_laddr = ShmAddress(addr.filedir, addr.filename, maybe_pid=os.getpid())
     stream.shm_raddr = ShmAddress(addr.filedir, addr.filename, maybe_pid=stream.endpoint.peer_pid)

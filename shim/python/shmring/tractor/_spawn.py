@@ -1,34 +1,32 @@
 """The 'shm_subint' spawn backend: tractor actors as sub-interpreters.
 
 Each child is a sub-interpreter on its own thread, from shmring's warm pool
-(tractor, trio and msgspec already imported), running tractor's own child
-entry point. It connects back to its parent over the 'shm' transport and
-gets its ``SpawnSpec`` exactly as with the ``trio`` backend (the child side
-speaks that backend's protocol). The parent keeps a process-like handle;
-a hard kill aborts the child's channel first (the parent's pending receive
-ends at once), then runs the spawner's kill ladder (SystemExit in the
-child's thread, bounded wait, abandon).
+(``_pool``: tractor, trio and msgspec already imported), running tractor's
+own child entry point. It talks to its parent over the channel the spawner
+made for it (``_handover``), not through a socket, and gets its
+``SpawnSpec`` exactly as with the ``trio`` backend (the child side speaks
+that backend's protocol). The parent keeps a process-like handle; a hard
+kill aborts the child's channel first (the parent's pending receive ends at
+once), then runs the spawner's kill ladder (SystemExit in the child's
+thread, bounded wait, abandon).
 
 Config: 'legacy' (shared GIL), because msgspec's C extension cannot load in
 an isolated interpreter yet (msgspec issue 1026); if a probe finds that it
-can, 'isolated' is used. ``SHMRING_TRACTOR_POOL`` sets the pool size (2).
+can, 'isolated' is used.
 """
 
 from __future__ import annotations
 
-import ast
+import marshal
 import os
-import threading
 from typing import Any
 
 import trio
 
+from . import _handover, _pool
+
 METHOD = "shm_subint"
 _HARD_KILL_GRACE = 1.6  # the trio backend's terminate_after
-
-_spawner = None
-_config: str | None = None
-_lock = threading.Lock()
 
 
 # ---------------------------------------------------------------------------
@@ -38,14 +36,15 @@ _lock = threading.Lock()
 
 def child_main(endpoint: Any, args: bytes) -> bytes:
     """The actor entry point the spawner calls in the child interpreter."""
-    endpoint.close()  # the child talks to its parent over tractor's own 'shm' channel
-    uid, loglevel, parent_addr, infect_asyncio = ast.literal_eval(args.decode())
+    uid, loglevel, parent_addr, infect_asyncio = marshal.loads(args)
     from . import _subint_fixes  # noqa: F401  (before tractor's imports)
     from tractor._child import _actor_child_main
 
+    # tractor "connects" to this address: it is the spawner's channel.
+    to_parent = _handover.park(endpoint, uid[0], parent_addr)
     # The child side follows the trio backend's protocol (handshake, then
     # the SpawnSpec from the parent), which tractor keys on this name.
-    _actor_child_main(uid=tuple(uid), loglevel=loglevel, parent_addr=parent_addr,
+    _actor_child_main(uid=tuple(uid), loglevel=loglevel, parent_addr=to_parent.unwrap(),
                       infect_asyncio=infect_asyncio, spawn_method="trio")
     return b""
 
@@ -60,29 +59,6 @@ def msgspec_probe(endpoint: Any, args: bytes) -> bytes:
 # ---------------------------------------------------------------------------
 # The parent
 # ---------------------------------------------------------------------------
-
-
-def _pool():
-    """The process-wide spawner, created on first use (with its warm pool)."""
-    global _spawner, _config
-    with _lock:
-        if _spawner is None:
-            from ..spawn import Spawner
-
-            _config = _choose_config()
-            size = int(os.environ.get("SHMRING_TRACTOR_POOL", "2"))
-            preload = ["shmring.tractor._subint_fixes", "trio", "msgspec", "tractor", "tractor._child"]
-            _spawner = Spawner(pool_size=size, preload=preload, config=_config)
-        return _spawner
-
-
-def _choose_config() -> str:
-    from ..spawn import Spawner
-
-    with Spawner() as probe:
-        actor = probe.spawn("shmring.tractor._spawn:msgspec_probe", config="isolated")
-        actor._core.join(60)
-        return "isolated" if actor._core.state == "exited" else "legacy"
 
 
 class SubintProcess:
@@ -126,7 +102,7 @@ class SubintProcess:
 
 
 async def _wait_for_child(ipc_server: Any, subactor: Any, actor: Any) -> Any:
-    """The child's channel once it connected back; ActorError if it ended first."""
+    """The child's channel once it handshook; ActorError if it ended first."""
     from .. import ActorError
 
     found: list = []
@@ -168,22 +144,23 @@ async def shm_subint_proc(
     from tractor.runtime._portal import Portal
     from tractor.spawn._spawn import cancel_on_completion, soft_kill
 
-    args = repr((tuple(subactor.aid.uid), subactor.loglevel, parent_addr, infect_asyncio)).encode()
-    spawner = _pool()
+    # marshal: plain values only (the parent address is a tuple of str/int).
+    args = marshal.dumps((tuple(subactor.aid.uid), subactor.loglevel, parent_addr, infect_asyncio))
+    spawner, config = await _pool.get()
     proc: SubintProcess | None = None
     ipc_server = actor_nursery._actor.ipc_server
     cancelled_during_spawn = False
     try:
         try:
-            actor = spawner.spawn("shmring.tractor._spawn:child_main", args=args, config=_config,
-                                  name=f"tractor[{name}]")
+            actor = spawner.spawn("shmring.tractor._spawn:child_main", args=args, config=config,
+                                  name=f"tractor[{name}]", preload=_pool.PRELOAD)
             proc = SubintProcess(actor)
+            proc.channel_endpoint = actor.channel.endpoint
+            _handover.serve(ipc_server, _handover.parent_stream(actor.channel.endpoint, name))
             chan = await _wait_for_child(ipc_server, subactor, actor)
         except trio.Cancelled:
             cancelled_during_spawn = True
             raise
-        stream = getattr(chan.transport, "stream", None)
-        proc.channel_endpoint = getattr(stream, "endpoint", None)
         portal = Portal(chan)
         actor_nursery._children[subactor.aid.uid] = (subactor, proc, portal)
         await chan.send(msgtypes.SpawnSpec(
@@ -238,6 +215,7 @@ def register_backend() -> None:
         if key == METHOD:
             spawn_mod._ctx = None
             spawn_mod._spawn_method = key
+            _pool.start_warming()  # a root actor opens: no spawn pays for the pool
             return None
         return original(key, *a, **kw)
 

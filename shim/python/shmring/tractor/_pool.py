@@ -1,0 +1,96 @@
+"""The 'shm_subint' backend's warm pool: one Spawner per interpreter.
+
+Its interpreters have tractor, trio and msgspec imported, so a child starts
+without importing anything. The pool starts filling when a root actor opens
+with ``start_method='shm_subint'`` (tractor calls ``try_set_start_method``
+then), or when :func:`warm_pool` is called; the first spawn never pays for
+building it. Refills run one interpreter at a time and import politely
+(see ``shmring.spawn.Spawner``). A spawn with no warm interpreter takes one
+still being prepared, or starts cold importing the same modules.
+
+``SHMRING_TRACTOR_POOL`` sets its size (default 2; 0 = no pool, every child
+cold).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import trio
+
+PRELOAD = ("shmring.tractor._subint_fixes", "trio", "msgspec", "tractor", "tractor._child")
+DEFAULT_SIZE = 2
+
+_spawner: Any = None
+_config: str | None = None
+_lock = threading.Lock()
+_warming: threading.Thread | None = None
+
+
+def pool_size() -> int:
+    """The configured size (``SHMRING_TRACTOR_POOL``); ValueError if it is not a number >= 0."""
+    text = os.environ.get("SHMRING_TRACTOR_POOL", str(DEFAULT_SIZE))
+    try:
+        size = int(text)
+    except ValueError:
+        raise ValueError(f"SHMRING_TRACTOR_POOL must be a whole number >= 0, not {text!r}") from None
+    if size < 0:
+        raise ValueError(f"SHMRING_TRACTOR_POOL must be a whole number >= 0, not {text!r}")
+    return size
+
+
+def _choose_config() -> str:
+    """'isolated' if msgspec loads in an isolated interpreter (it cannot yet:
+    msgspec issue 1026), else 'legacy'."""
+    from ..spawn import Spawner
+
+    with Spawner() as probe:
+        actor = probe.spawn("shmring.tractor._spawn:msgspec_probe", config="isolated")
+        actor._core.join(60)
+        return "isolated" if actor._core.state == "exited" else "legacy"
+
+
+def _create() -> tuple[Any, str]:
+    """The spawner (created, and its pool started, on first call); blocks."""
+    global _spawner, _config
+    with _lock:
+        if _spawner is None:
+            from ..spawn import Spawner
+
+            config = _choose_config()
+            _spawner = Spawner(pool_size=pool_size(), preload=PRELOAD, config=config)
+            _config = config
+        return _spawner, _config
+
+
+def start_warming() -> None:
+    """Starts building the pool in the background (returns at once)."""
+    global _warming
+    with _lock:
+        if _spawner is not None or _warming is not None:
+            return
+        _warming = threading.Thread(target=_create, name="shmring-pool", daemon=True)
+        _warming.start()
+
+
+def warm_pool(timeout: float = 60.0) -> bool:
+    """Builds the pool now and waits (GIL released) until it is full.
+
+    True when every interpreter is warm; False on timeout or if it cannot
+    fill (``last_pool_error()`` says why).
+    """
+    spawner, _ = _create()
+    return spawner.wait_warm(timeout)
+
+
+def last_pool_error() -> str:
+    return _spawner.last_pool_error if _spawner is not None else ""
+
+
+async def get() -> tuple[Any, str]:
+    """(spawner, config) without blocking the trio loop while it is built."""
+    if _spawner is not None:
+        return _spawner, _config  # type: ignore[return-value]
+    return await trio.to_thread.run_sync(_create)
