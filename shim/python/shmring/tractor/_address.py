@@ -162,28 +162,37 @@ def _current_actor_name() -> str | None:
     return str(name).replace("/", "_") if name else None
 
 
-def reap_stale_sockets(bindspace: Path | str | None = None) -> list[Path]:
-    """Removes listener sockets left by killed processes; returns what it removed.
+def reap_stale_sockets(bindspace: Path | str | None = None, *, actors_of_this_process: tuple[str, ...] = ()
+                       ) -> list[Path]:
+    """Removes listener sockets left by killed actors; returns what it removed.
 
-    Names carry the owner's pid (``name@pid-tag.sock``); a socket whose owner
-    is gone and that refuses connections is stale. Others are never touched.
+    Names carry the owner's pid and actor name (``name@pid-tag.sock``). A
+    socket is stale when nothing accepts on it and its owner is gone: a dead
+    process, or one of ``actors_of_this_process`` (names of sub-interpreter
+    actors of this process that have ended). Others are never touched.
     """
     import socket
 
     removed: list[Path] = []
     directory = Path(bindspace or ShmAddress.def_bindspace)
+    ended_here = {name.replace("/", "_") for name in actors_of_this_process}
     for path in directory.glob("*@*.sock"):
+        name, _, rest = path.name.rpartition("@")
         try:
-            pid = int(path.name.rsplit("@", 1)[1].split("-", 1)[0].removesuffix(".sock"))
+            pid = int(rest.split("-", 1)[0].removesuffix(".sock"))
         except ValueError:
             continue
-        try:
-            os.kill(pid, 0)
-            continue  # its owner lives
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
+        if pid == os.getpid():
+            if name not in ended_here:
+                continue  # an actor of ours that may still run
+        else:
+            try:
+                os.kill(pid, 0)
+                continue  # its owner lives
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.connect(str(path))

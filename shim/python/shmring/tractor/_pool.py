@@ -66,8 +66,10 @@ def _create() -> tuple[Any, str]:
 
 
 def start_warming() -> None:
-    """Starts building the pool in the background (returns at once)."""
+    """Starts building the pool in the background (returns at once).
+    ValueError at once if ``SHMRING_TRACTOR_POOL`` is not a valid size."""
     global _warming
+    pool_size()
     with _lock:
         if _spawner is not None or _warming is not None:
             return

@@ -37,8 +37,10 @@ _HARD_KILL_GRACE = 1.6  # the trio backend's terminate_after
 def child_main(endpoint: Any, args: bytes) -> bytes:
     """The actor entry point the spawner calls in the child interpreter."""
     uid, loglevel, parent_addr, infect_asyncio = marshal.loads(args)
-    from . import _subint_fixes  # noqa: F401  (before tractor's imports)
+    from . import _subint_fixes  # before tractor's imports
     from tractor._child import _actor_child_main
+
+    _subint_fixes.patch_tractor()
 
     # tractor "connects" to this address: it is the spawner's channel.
     to_parent = _handover.park(endpoint, uid[0], parent_addr)
@@ -69,6 +71,8 @@ class SubintProcess:
         self.pid = os.getpid()  # same process
         self.channel_endpoint = None  # the parent's end of the child's tractor channel
         self.kill_step: str | None = None
+        self._watching = False
+        self._ended = trio.Event()
 
     @property
     def returncode(self) -> int | None:
@@ -89,8 +93,27 @@ class SubintProcess:
     kill = terminate
 
     async def wait(self) -> int | None:
-        await trio.lowlevel.wait_readable(self._actor._core.ended_fd())
+        if self.poll() is None:
+            if self._watching:  # one task at a time may wait on the descriptor
+                await self._ended.wait()
+            else:
+                await trio.lowlevel.wait_readable(self._actor._core.ended_fd())
         return self.returncode
+
+    async def watch(self) -> None:
+        """Waits for the end (for every wait() meanwhile); aborts the channel
+        if the child failed: its interpreter then closed the channel as if it
+        had said goodbye, and tractor would wait for it forever."""
+        from .. import ActorError
+
+        self._watching = True
+        try:
+            await trio.lowlevel.wait_readable(self._actor._core.ended_fd())
+        finally:
+            self._watching = False
+        self._ended.set()
+        if self._actor.state == "failed":
+            self._abort_channel(f"actor {self._actor.name!r} failed:\n{ActorError(self._actor.name, self._actor._core.error)}")
 
     async def hard_kill(self, grace: float = _HARD_KILL_GRACE) -> str:
         self._abort_channel("actor hard-killed by its parent")
@@ -171,19 +194,27 @@ async def shm_subint_proc(
             _runtime_vars=_runtime_vars,
         ))
         current_actor()._actoruid2nursery[subactor.aid.uid] = actor_nursery
-        task_status.started(portal)
-        with trio.CancelScope(shield=True):
-            await actor_nursery._join_procs.wait()
-        async with trio.open_nursery() as nursery:
-            if portal in actor_nursery._cancel_after_result_on_exit:
-                nursery.start_soon(cancel_on_completion, portal, subactor, errors)
-            await soft_kill(proc, SubintProcess.wait, portal)
-            nursery.cancel_scope.cancel()
+        async with trio.open_nursery() as watch:
+            watch.start_soon(proc.watch)  # a child that fails is heard of
+            task_status.started(portal)
+            with trio.CancelScope(shield=True):
+                await actor_nursery._join_procs.wait()
+            async with trio.open_nursery() as nursery:
+                if portal in actor_nursery._cancel_after_result_on_exit:
+                    nursery.start_soon(cancel_on_completion, portal, subactor, errors)
+                await soft_kill(proc, SubintProcess.wait, portal)
+                nursery.cancel_scope.cancel()
+            watch.cancel_scope.cancel()
     finally:
         if proc is not None:
             with trio.CancelScope(shield=True):
                 if proc.poll() is None:
                     await proc.hard_kill()
+            if proc.poll() is not None:
+                # A child that was killed never closed its listeners.
+                from ._address import reap_stale_sockets
+
+                reap_stale_sockets(actors_of_this_process=(subactor.aid.name,))
         if not cancelled_during_spawn:
             actor_nursery._children.pop(subactor.aid.uid, None)
 

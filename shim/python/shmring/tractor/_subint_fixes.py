@@ -18,3 +18,38 @@ if not hasattr(contextvars.Token, "MISSING"):
         import tricycle  # noqa: F401  (reads contextvars.Token.MISSING once, at import)
     finally:
         contextvars.Token = _real_token  # type: ignore[misc]
+
+
+def patch_tractor() -> None:
+    """What a tractor child in a sub-interpreter must not do: it runs on a
+    thread of a process that is not its own.
+
+    - install signal handlers (``enable_stack_on_sig``, called in debug
+      mode): CPython allows that in the main interpreter's main thread
+      only, and the ValueError killed the child's runtime right after its
+      handshake;
+    - retitle the process (``set_actor_proctitle``): that would rename the
+      parent process, and every sibling with it.
+    """
+    import logging
+
+    log = logging.getLogger("shmring.tractor")
+
+    def no_stack_on_sig(*args, **kwargs):
+        log.info("shm_subint: a sub-interpreter actor cannot handle signals; no stackscope dump on SIGUSR1")
+        return None
+
+    def no_proctitle(*args, **kwargs):
+        return None
+
+    for module, name, replacement in (
+        ("tractor.devx", "enable_stack_on_sig", no_stack_on_sig),
+        ("tractor.devx._stackscope", "enable_stack_on_sig", no_stack_on_sig),
+        ("tractor.devx._proctitle", "set_actor_proctitle", no_proctitle),
+    ):
+        try:
+            mod = __import__(module, fromlist=[name])
+        except ImportError:
+            continue
+        if hasattr(mod, name):
+            setattr(mod, name, replacement)
