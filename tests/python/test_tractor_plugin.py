@@ -329,3 +329,102 @@ def test_stale_sockets_of_dead_processes_are_reaped_and_live_ones_kept(tmp_path)
     assert reap_stale_sockets(tmp_path) == [stale]
     assert not stale.exists() and live.exists() and other.exists()
     listener.close()
+
+
+# --- the 'shm_subint' spawn backend, with real tractor ------------------------------
+
+SUBINT = """
+    import os, sys, trio, tractor
+    import shmring.tractor
+    from shmring.tractor import ShmAddress
+
+    async def whoami():
+        chan = tractor.current_actor()._parent_chan
+        return [type(chan.transport).__name__, chan.transport.stream.shm_laddr.filedir, os.getpid()]
+
+    async def forever():
+        await trio.sleep_forever()
+
+    async def main(check):
+        async with tractor.open_root_actor(enable_transports=["shm"], start_method="shm_subint",
+                                           registry_addrs=[ShmAddress.get_random().unwrap()]):
+            if check == "handover":
+                async with tractor.open_nursery() as an:
+                    portal = await an.start_actor("worker", enable_modules=[__name__])
+                    transport, filedir, pid = await portal.run(whoami)
+                    print("child", transport, filedir, pid == os.getpid())
+                    print("parent", type(portal.channel.transport).__name__,
+                          portal.channel.transport.stream.shm_laddr.filedir)
+                    await portal.cancel_actor()
+            elif check == "hard-kill":
+                async with tractor.open_nursery() as an:
+                    doomed = await an.start_actor("doomed", enable_modules=[__name__])
+                    other = await an.start_actor("other", enable_modules=[__name__])
+                    _, proc, _ = an._children[doomed.channel.aid.uid]
+                    print("kill step", await proc.hard_kill(1.6))
+                    print("doomed channel", proc.channel_endpoint.state)
+                    print("other answers", (await other.run(whoami))[0])
+                    await other.cancel_actor()
+            elif check == "warm":
+                print("warm", await trio.to_thread.run_sync(shmring.tractor.warm_pool, 60.0))
+                from shmring.tractor import _pool
+                print("pool", _pool._spawner.warm_count)
+                async with tractor.open_nursery() as an:
+                    portal = await an.start_actor("worker", enable_modules=[__name__], debug_mode=True)
+                    print("debug-mode child answers", (await portal.run(whoami))[0])
+                    await portal.cancel_actor()
+                print("title kept", open("/proc/self/comm").read().strip() == sys.argv[2])
+
+    if __name__ == "__main__":
+        trio.run(main, sys.argv[1])
+"""
+
+
+def run_subint(tmp_path, check, env_extra=None):
+    script = tmp_path / "subint_check.py"
+    script.write_text(textwrap.dedent(SUBINT))
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime), **(env_extra or {}))
+    comm = open("/proc/self/comm").read().strip()  # the child process's title starts as ours (same executable)
+    out = subprocess.run([sys.executable, str(script), check, comm], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path, env=env)
+    return out, runtime
+
+
+@needs_tractor
+def test_a_shm_subint_child_talks_to_its_parent_over_the_spawners_channel(tmp_path):
+    out, runtime = run_subint(tmp_path, "handover")
+    assert out.returncode == 0, out.stderr
+    # Same process, the channel handed over in-process: no socket rendezvous.
+    assert "child MsgpackShmStream <in-process> True" in out.stdout, (out.stdout, out.stderr)
+    assert "parent MsgpackShmStream <in-process>" in out.stdout
+    assert not [p for p in runtime.rglob("*.sock")], list(runtime.rglob("*"))  # nothing left behind
+
+
+@needs_tractor
+def test_a_hard_kill_aborts_exactly_that_childs_channel(tmp_path):
+    out, runtime = run_subint(tmp_path, "hard-kill")
+    assert out.returncode == 0, out.stderr
+    # An idle tractor child waits in epoll with no timeout: the kill wakes its
+    # loop so that SystemExit fires (it once ended "abandoned").
+    assert "kill step channel-abort" in out.stdout or "kill step async-exception" in out.stdout, out.stdout
+    assert "doomed channel aborted" in out.stdout, out.stdout
+    assert "other answers MsgpackShmStream" in out.stdout, out.stdout
+    assert not [p for p in runtime.rglob("*.sock")], list(runtime.rglob("*"))  # the killed child's listener reaped
+
+
+@needs_tractor
+def test_the_pool_can_be_warmed_and_a_debug_mode_child_keeps_the_process_title(tmp_path):
+    out, _ = run_subint(tmp_path, "warm", {"SHMRING_TRACTOR_POOL": "1"})
+    assert out.returncode == 0, out.stderr
+    assert "warm True" in out.stdout and "pool 1" in out.stdout, (out.stdout, out.stderr)
+    assert "debug-mode child answers MsgpackShmStream" in out.stdout, out.stdout
+    assert "title kept True" in out.stdout, out.stdout
+
+
+@needs_tractor
+def test_a_bad_pool_size_is_refused_when_the_root_actor_opens(tmp_path):
+    out, _ = run_subint(tmp_path, "handover", {"SHMRING_TRACTOR_POOL": "many"})
+    assert out.returncode != 0
+    assert "SHMRING_TRACTOR_POOL must be a whole number >= 0, not 'many'" in out.stderr

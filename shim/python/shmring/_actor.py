@@ -100,3 +100,25 @@ def _wind_down_threads(timeout: float) -> int:  # called by the worker thread be
         # open and peers wait forever: abort them, saying why.
         _core._abort_all_endpoints(f"the actor ended with {alive} thread(s) of its own still running")
     return alive
+
+
+# Called on a kill, in the child's interpreter, right after SystemExit was
+# raised in the actor's thread. That exception only fires when the thread
+# runs Python code; an event loop parked in epoll_wait with no timer would
+# never run any. An actor's event loop registers a waker here (a callable
+# that must not block, e.g. trio's TrioToken.run_sync_soon of a no-op) so the
+# kill reaches it.
+_kill_wakers: list = []
+
+
+def add_kill_waker(waker) -> None:
+    """Registers ``waker()`` to be called (from another thread) when this actor is killed."""
+    _kill_wakers.append(waker)
+
+
+def _wake_for_kill() -> None:  # called by the spawner's kill helper, attached to this interpreter
+    for waker in list(_kill_wakers):
+        try:
+            waker()
+        except Exception:
+            pass  # the loop may have ended already: nothing to wake

@@ -46,10 +46,22 @@ def child_stream(addr: ShmAddress) -> shm_trio.ByteStream:
         endpoint, parent_addr = _parked.pop(addr.filename)
     except KeyError:
         raise ConnectionRefusedError(f"no in-process channel is parked at {addr!r} (taken already?)") from None
+    # A kill raises SystemExit in this thread; this wakes the child's trio
+    # loop so that it fires even if the loop waits for nothing that ends.
+    import trio
+
+    from .. import _actor
+
+    token = trio.lowlevel.current_trio_token()
+    _actor.add_kill_waker(lambda: token.run_sync_soon(_noop))
     stream = shm_trio.ByteStream(endpoint)
     stream.shm_laddr = addr
     stream.shm_raddr = ShmAddress.from_addr(parent_addr) if is_unwrapped_shm(parent_addr) else addr
     return stream
+
+
+def _noop() -> None:
+    pass
 
 
 def parent_stream(endpoint: _core.Endpoint, child_name: str) -> shm_trio.ByteStream:
