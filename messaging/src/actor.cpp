@@ -35,7 +35,10 @@ void finish_ask(AskState& ask, std::vector<std::byte> reply, std::optional<Reque
     if (ask.done) return;
     ask.done = true;
     ask.reply = std::move(reply);
-    ask.error = std::move(error);
+    if (error) {
+      ask.error_reason = error->reason();
+      ask.error_message = std::string(error->what());  // a copy of its own, see AskState
+    }
   }
   ask.done_cv.notify_all();
 }
@@ -613,7 +616,7 @@ ActorRef::ReplyFrame ActorRef::ask_bytes(msgpack::sbuffer&& bytes, std::chrono::
     ask->done = true;  // a late reply is dropped
     throw RequestError(RequestError::Reason::timeout, "actor '" + name() + "' did not reply in time");
   }
-  if (ask->error) throw *ask->error;
+  if (ask->error_reason) throw RequestError(*ask->error_reason, ask->error_message);
   return ReplyFrame{std::move(ask->reply)};
 }
 

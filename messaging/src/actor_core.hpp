@@ -28,7 +28,12 @@ struct AskState {
   std::condition_variable done_cv;
   bool done = false;
   std::vector<std::byte> reply;            // the reply frame
-  std::optional<RequestError> error;       // or why there is none
+  // Or why there is none. Kept as reason + text and turned into a
+  // RequestError by the waiting thread: libstdc++'s exception message is a
+  // reference-counted string, and sharing one across threads is a race TSan
+  // cannot see through (the count lives in the uninstrumented library).
+  std::optional<RequestError::Reason> error_reason;
+  std::string error_message;
 };
 void finish_ask(AskState& ask, std::vector<std::byte> reply, std::optional<RequestError> error);
 
