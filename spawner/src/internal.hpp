@@ -87,6 +87,10 @@ struct Worker {
   std::weak_ptr<SpawnerCore> owner;  // to report "prepared" (pool workers) and "thread exited"
   bool pooled = false;               // started by a refill, without a job
   std::chrono::milliseconds start_delay{0};  // a refill's pause before it creates its interpreter
+  // A spawn waits for this worker's imports (it was given a job): they may
+  // take the GIL in longer slices (polite.hpp). Relaxed: a hint read by the
+  // importing thread's profile hook; nothing else is published through it.
+  std::atomic<bool> awaited{false};
 
   std::mutex mutex;
   std::condition_variable wake;

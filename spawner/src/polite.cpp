@@ -12,6 +12,7 @@ namespace shmring::detail {
 namespace {
 
 constexpr std::int64_t kSliceNs = 200'000;    // hold the GIL at most this long
+constexpr std::int64_t kAwaitedSliceNs = 1'000'000;  // ... while a spawn waits for the import
 constexpr std::int64_t kMinPauseNs = 20'000;  // pause when nobody else wanted it
 constexpr std::int64_t kMaxPauseNs = 4'000'000;
 constexpr std::int64_t kBusyNs = 50'000;      // taking the GIL back took this long: someone ran
@@ -19,6 +20,7 @@ constexpr std::int64_t kBusyNs = 50'000;      // taking the GIL back took this l
 // Per thread: the hook runs on the importing thread only.
 thread_local std::int64_t slice_started_ns = 0;
 thread_local std::int64_t pause_ns = kMinPauseNs;
+thread_local const std::atomic<bool>* awaited_flag = nullptr;
 
 std::int64_t now_ns() {
   timespec ts{};
@@ -27,7 +29,9 @@ std::int64_t now_ns() {
 }
 
 int yield_per_slice(PyObject*, PyFrameObject*, int, PyObject*) {
-  if (now_ns() - slice_started_ns < kSliceNs) return 0;
+  // Relaxed: a hint (internal.hpp); a late view only delays the longer slice.
+  const bool awaited = awaited_flag != nullptr && awaited_flag->load(std::memory_order_relaxed);
+  if (now_ns() - slice_started_ns < (awaited ? kAwaitedSliceNs : kSliceNs)) return 0;
   PyThreadState* me = PyEval_SaveThread();
   const timespec pause{0, static_cast<long>(pause_ns)};
   nanosleep(&pause, nullptr);  // a waiter, woken by the release, takes the GIL meanwhile
@@ -41,8 +45,9 @@ int yield_per_slice(PyObject*, PyFrameObject*, int, PyObject*) {
 
 }  // namespace
 
-PoliteGil::PoliteGil(bool enabled) : enabled_(enabled) {
+PoliteGil::PoliteGil(bool enabled, const std::atomic<bool>* awaited) : enabled_(enabled) {
   if (!enabled_) return;
+  awaited_flag = awaited;
   slice_started_ns = now_ns();
   pause_ns = kMinPauseNs;
   // The default 50 us timer slack would stretch the shortest pauses.
@@ -54,6 +59,7 @@ PoliteGil::PoliteGil(bool enabled) : enabled_(enabled) {
 PoliteGil::~PoliteGil() {
   if (!enabled_) return;
   PyEval_SetProfile(nullptr, nullptr);
+  awaited_flag = nullptr;
   if (old_slack_ns_ > 0) prctl(PR_SET_TIMERSLACK, old_slack_ns_, 0, 0, 0);
 }
 

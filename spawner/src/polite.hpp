@@ -13,19 +13,28 @@
 // (taking it back had to wait), others are busy and the next pause doubles,
 // up to 4 ms; if not, it halves, down to 20 us. Busy actors thus get nearly
 // all of the GIL and the import finishes in the gaps; an idle process
-// imports at ~90% speed.
+// imports at ~65% speed (each yield costs ~70 us on a VM: the pause and the
+// GIL hand-offs).
+//
+// Once a spawn waits for the import (a cold start, or a spawn that took a
+// pool interpreter still preparing), the slices grow to 1 ms: the caller's
+// start gets nearly full speed, and a busy neighbour still waits for the GIL
+// at most ~1 ms per slice instead of CPython's 5 ms switch interval.
 #pragma once
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <atomic>
+
 namespace shmring::detail {
 
 // Installs the yielding hook on the calling thread (which holds its
 // interpreter's GIL) for its lifetime; does nothing when `enabled` is false.
+// `awaited` (may change meanwhile, may be null) selects the longer slice.
 class PoliteGil {
  public:
-  explicit PoliteGil(bool enabled);
+  PoliteGil(bool enabled, const std::atomic<bool>* awaited);
   ~PoliteGil();
   PoliteGil(const PoliteGil&) = delete;
   PoliteGil& operator=(const PoliteGil&) = delete;

@@ -109,6 +109,7 @@ Actor Spawner::spawn(SpawnRequest request) {
     w.job_preload = std::move(request.preload);
     w.handle = handle;
     w.has_job = true;
+    w.awaited.store(true, std::memory_order_relaxed);  // a hint to its importer (internal.hpp)
   };
   std::shared_ptr<detail::Worker> worker;
   {

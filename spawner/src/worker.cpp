@@ -68,9 +68,10 @@ std::string take_exception_text() {
 bool is_system_exit_pending() { return PyErr_ExceptionMatches(PyExc_SystemExit) != 0; }
 
 // Imports `modules`; "" on success. An interpreter that shares the main GIL
-// imports politely (polite.hpp): running actors wait for that GIL meanwhile.
+// imports politely (polite.hpp): running actors wait for that GIL meanwhile;
+// in longer slices once a spawn waits for this worker.
 std::string import_all(const Worker& w, const std::vector<std::string>& modules) {
-  PoliteGil polite(w.config == InterpreterConfig::legacy && !modules.empty());
+  PoliteGil polite(w.config == InterpreterConfig::legacy && !modules.empty(), &w.awaited);
   for (const std::string& m : modules) {
     PyObject* mod = PyImport_ImportModule(m.c_str());
     if (mod == nullptr) return "importing " + m + " failed:\n" + take_exception_text();

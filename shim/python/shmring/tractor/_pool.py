@@ -1,7 +1,7 @@
 """The 'shm_subint' backend's warm pool: one Spawner per interpreter.
 
-Its interpreters have tractor, trio and msgspec imported, so a child starts
-without importing anything. The pool starts filling when a root actor opens
+Its interpreters have imported what a child needs (``_preload``), so a child
+starts without importing anything. The pool starts filling when a root actor opens
 with ``start_method='shm_subint'`` (tractor calls ``try_set_start_method``
 then), or when :func:`warm_pool` is called; the first spawn never pays for
 building it. Refills run one interpreter at a time and import politely
@@ -20,7 +20,8 @@ from typing import Any
 
 import trio
 
-PRELOAD = ("shmring.tractor._subint_fixes", "trio", "msgspec", "tractor", "tractor._child")
+# _subint_fixes first: it must run before tricycle (imported by tractor) is.
+PRELOAD = ("shmring.tractor._subint_fixes", "shmring.tractor._preload")
 DEFAULT_SIZE = 2
 
 _spawner: Any = None

@@ -10,6 +10,7 @@ import warnings
 from typing import Any, Callable
 
 from ._address import ShmAddress, ShmMultiaddr, is_unwrapped_shm
+from ._after_import import when_imported
 
 _registered = False
 
@@ -41,14 +42,16 @@ def _module(name: str) -> Any:
 
 def _rebind(name: str, replacement: Callable, modules: tuple[str, ...]) -> None:
     """Replaces `name` in every listed module that has it (those that imported
-    it by name); a module this tractor does not have is simply skipped."""
-    for module_name in modules:
-        try:
-            module = importlib.import_module(module_name)
-        except Exception:
-            continue
+    it by name): now in those already imported, and in the others once they
+    are (registration imports none of them; a module this tractor does not
+    have is never imported, so never patched)."""
+
+    def rebind(module: Any) -> None:
         if hasattr(module, name):
             setattr(module, name, replacement)
+
+    for module_name in modules:
+        when_imported(module_name, rebind)
 
 
 def register() -> bool:
@@ -194,11 +197,12 @@ def _register_reaping() -> None:
 
 
 def _register_testing() -> None:
-    """tractor's test helpers pick a random registry address per protocol."""
-    try:
-        testing_addr = importlib.import_module("tractor._testing.addr")
-    except Exception:
-        return  # only needed by tractor's own test suite
+    """tractor's test helpers pick a random registry address per protocol
+    (only tractor's own test suite imports them: patched once it does)."""
+    when_imported("tractor._testing.addr", _patch_testing_addr)
+
+
+def _patch_testing_addr(testing_addr: Any) -> None:
     original = getattr(testing_addr, "get_rando_addr", None)
     if original is None or getattr(original, "_shmring", False):
         return
