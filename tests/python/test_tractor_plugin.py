@@ -165,6 +165,12 @@ FAKE_TRACTOR = {
         async def hard_kill(proc, terminate_after=1.6, **kw):
             return None
     """,
+    # Imported by tractor's own test suite only; registration must not import it.
+    "tractor/_testing/__init__.py": "",
+    "tractor/_testing/addr.py": """
+        def get_rando_addr(tpt_proto, *args, **kwargs):
+            return ('original', tpt_proto)
+    """,
 }
 
 CHECK = """
@@ -254,6 +260,32 @@ def test_a_tractor_lacking_a_patched_name_gets_a_warning_not_a_crash(tmp_path):
     assert "shmring: this tractor lacks module tractor.ipc._types" in out.stdout, out.stdout
 
 
+CHECK_LAZY = """
+    import sys
+    import tractor
+    from tractor.discovery import _addr
+    assert "shm" in _addr._address_types
+    print("test helpers imported by registration", "tractor._testing.addr" in sys.modules)
+    from tractor._testing import addr
+    from shmring.tractor._address import is_unwrapped_shm
+    print("patched once imported", is_unwrapped_shm(addr.get_rando_addr("shm")))
+    print("others untouched", addr.get_rando_addr("tcp") == ("original", "tcp"))
+"""
+
+
+@needs_hook
+def test_test_helpers_are_patched_when_imported_and_not_imported_to_patch_them(tmp_path):
+    # tractor's test helpers import pytest and ~140 other modules: importing
+    # them to patch them cost every process and every child ~70 ms.
+    make_fake_tractor(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(CHECK_LAZY)], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "test helpers imported by registration False" in out.stdout, out.stdout
+    assert "patched once imported True" in out.stdout and "others untouched True" in out.stdout, out.stdout
+
+
 @needs_hook
 def test_the_hook_can_be_turned_off(tmp_path):
     make_fake_tractor(tmp_path)
@@ -296,6 +328,17 @@ def test_tractor_is_installed_when_a_tarball_is_named():
     if not os.environ.get("SHMRING_TRACTOR_SDIST"):
         pytest.skip("SHMRING_TRACTOR_SDIST is not set")
     assert HAVE_TRACTOR, "SHMRING_TRACTOR_SDIST is set but tractor is not importable (scripts/tractor-suite install)"
+
+
+@needs_tractor
+def test_importing_the_real_tractor_with_shm_registered_imports_no_test_machinery():
+    code = ("import sys, tractor, tractor._child\n"
+            "from tractor.discovery import _addr\n"
+            "assert 'shm' in _addr._address_types\n"
+            "print(sorted(m for m in ('pytest', 'psutil', 'tractor._testing') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 @needs_tractor
