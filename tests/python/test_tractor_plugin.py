@@ -341,6 +341,38 @@ def test_importing_the_real_tractor_with_shm_registered_imports_no_test_machiner
     assert out.stdout.strip() == "[]", out.stdout
 
 
+CALLER_INFO = """
+    from tractor.devx import _frame_stack as fs
+    original = fs.find_caller_info
+    from shmring.tractor import _caller_info
+    assert _caller_info.install() and fs.find_caller_info is not original
+
+    def api():
+        __runtimeframe__ = 1  # how tractor marks its API frames
+        return inner()
+
+    def inner():
+        theirs, ours = original(), fs.find_caller_info()
+        return (theirs._api_frame is ours._api_frame, theirs._caller_frames_up == ours._caller_frames_up,
+                theirs.api_func == ours.api_func, ours.caller_frame.f_code.co_name)
+
+    def user():
+        return api()
+
+    print("same", user())
+    print("none outside", original() is None, fs.find_caller_info() is None)
+"""
+
+
+@needs_tractor
+def test_the_cheaper_caller_info_finds_the_frames_tractors_finds():
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(CALLER_INFO)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "same (True, True, True, 'user')" in out.stdout, out.stdout
+    assert "none outside True True" in out.stdout, out.stdout
+
+
 @needs_tractor
 def test_a_real_tractor_root_and_subactor_talk_over_shm(tmp_path):
     script = tmp_path / "real_tractor.py"

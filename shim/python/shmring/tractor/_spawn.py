@@ -23,7 +23,7 @@ from typing import Any
 
 import trio
 
-from . import _handover, _pool
+from . import _caller_info, _handover, _pool
 
 METHOD = "shm_subint"
 _HARD_KILL_GRACE = 1.6  # the trio backend's terminate_after
@@ -247,6 +247,7 @@ def register_backend() -> None:
             spawn_mod._ctx = None
             spawn_mod._spawn_method = key
             _pool.start_warming()  # a root actor opens: no spawn pays for the pool
+            _caller_info.install()  # every actor's CPU shares one GIL here
             return None
         return original(key, *a, **kw)
 

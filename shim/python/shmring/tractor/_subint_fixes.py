@@ -33,6 +33,9 @@ def patch_tractor() -> None:
     """
     import logging
 
+    from . import _caller_info
+
+    _caller_info.install()  # cheaper context opens under the shared GIL
     log = logging.getLogger("shmring.tractor")
 
     def no_stack_on_sig(*args, **kwargs):
