@@ -14,7 +14,7 @@ process of its own, one after the other, and prints ratios between them:
   a spawn for shm_subint; a subprocess actor starting for trio; a cold
   sub-interpreter importing tractor for shm_subint with no pool).
 
-    python bench/tractor_spawn_bench.py [--quick] [--json FILE]
+    python bench/tractor_spawn_bench.py [--quick] [--json FILE] [--plot PNG]
 
 Needs tractor installed (docs/tractor.md). Medians and spreads; no verdict
 here is a test: the machine may be noisy, so read the spreads.
@@ -199,10 +199,43 @@ def ratio(a: list[float], b: list[float]) -> str:
     return f"{statistics.median(a) / statistics.median(b):.3f}x"
 
 
+def plot(results: dict[str, dict], path: str) -> None:
+    """Three panels (start, burst, neighbour call latency idle/busy), medians with min-max bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(results)
+    panels = (("start_ms", "start + first answer (ms)"), ("burst_ms", "burst of 8 (ms)"))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, (key, title) in zip(axes, panels):
+        values = [results[label][key] for label in labels]
+        med = [statistics.median(v) for v in values]
+        err = [[m - min(v) for m, v in zip(med, values)], [max(v) - m for m, v in zip(med, values)]]
+        ax.bar(labels, med, yerr=err, capsize=4, color=["#888", "#2a7", "#c84"][: len(labels)])
+        ax.set_yscale("log")
+        ax.set_title(title)
+        for i, m in enumerate(med):
+            ax.annotate(f"{m:.0f}", (i, m), ha="center", va="bottom", fontsize=9)
+    ax = axes[2]
+    width = 0.38
+    for offset, key, name in ((-width / 2, "idle_call_us", "idle"), (width / 2, "busy_call_us", "while starting")):
+        med = [statistics.median(results[label][key]) / 1000 for label in labels]
+        ax.bar([i + offset for i in range(len(labels))], med, width, label=name)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_title("neighbour portal.run (ms)")
+    ax.legend(fontsize=8)
+    fig.suptitle("tractor actors: trio (subprocess) vs shm_subint, one run")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--plot", metavar="PNG", help="a bar chart of start, burst and neighbour latency")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -237,6 +270,8 @@ def main() -> None:
         print(f"{label}: neighbour busy / idle: call {ratio(r['busy_call_us'], r['idle_call_us'])}, "
               f"stream {ratio(r['busy_trip_us'], r['idle_trip_us'])} (target <= 1.5x; "
               f"{r['busy_windows']} background windows sampled)")
+    if args.plot:
+        plot(results, args.plot)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({label: {k: summary(v) if isinstance(v, list) and v else v for k, v in r.items()}
