@@ -309,6 +309,41 @@ def test_the_process_exits_with_its_own_status_despite_25_stuck_children(ending,
     print(f"exit with 25 stuck children took {took:.2f} s (including start-up)")
 
 
+EXIT_RACE_SCRIPT = textwrap.dedent(
+    """
+    import sys, threading, time
+    import shmring.spawn as sp
+    first = sp.Spawner()  # the exit policy is installed
+    made, refused = [], []
+    def keep_making():  # a daemon thread making warm pools while Python exits
+        while True:
+            try:
+                made.append(sp.Spawner(pool_size=1, preload=["json"], config="legacy"))
+            except RuntimeError as exc:
+                refused.append(exc)
+                print("refused:", exc, flush=True)
+                return
+            time.sleep(0.002)
+    threading.Thread(target=keep_making, daemon=True).start()
+    time.sleep({delay})
+    print("exiting with", len(made), "made", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.2])
+def test_a_spawner_made_while_python_exits_is_refused_not_a_crash(delay):
+    # A Spawner a daemon thread made after the exit policy ran left pool
+    # interpreters that CPython's finalization ended from the main thread:
+    # a segfault every time (tractor's 'shm_subint' pool warms on a daemon
+    # thread, so a short program crashed at exit).
+    out = subprocess.run([sys.executable, "-c", EXIT_RACE_SCRIPT.format(delay=delay)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert "Fatal Python error" not in out.stderr
+    assert "exiting with" in out.stdout and "refused: Python is exiting" in out.stdout, out.stdout
+
+
 def test_ctrl_c_still_reaches_the_main_thread_with_25_abandoned_children():
     script = EXIT_SCRIPT.format(here=HERE, ending="time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -115,6 +115,10 @@ class Actor:
 _spawners: weakref.WeakSet[Spawner] = weakref.WeakSet()
 _default: Spawner | None = None
 _lock = threading.RLock()
+# Set by the exit policy before it shuts every Spawner down: a Spawner made
+# after that (by a daemon thread, during exit) would leave interpreters that
+# CPython's finalization then ends from the main thread, and that crashes.
+_exiting = False
 
 
 class Spawner:
@@ -128,9 +132,13 @@ class Spawner:
 
     def __init__(self, *, pool_size: int = 0, preload: list[str] | tuple[str, ...] = (), config: str = "isolated",
                  concurrent_preparations: int = 1) -> None:
-        self._core = _core.Spawner(pool_size=pool_size, preload=list(preload), config=config,
-                                   concurrent_preparations=concurrent_preparations)
-        _spawners.add(self)
+        with _lock:
+            if _exiting:
+                raise RuntimeError("Python is exiting: no new Spawner can start (its interpreters could not be "
+                                   "ended before finalization)")
+            self._core = _core.Spawner(pool_size=pool_size, preload=list(preload), config=config,
+                                       concurrent_preparations=concurrent_preparations)
+            _spawners.add(self)
         _install_exit_policy()
 
     def spawn(self, entry: str, *, args: bytes = b"", config: str = "isolated", name: str | None = None,
@@ -239,8 +247,12 @@ def _install_exit_policy() -> None:
 
 
 def _at_exit() -> None:
+    global _exiting
+    with _lock:
+        _exiting = True
+        spawners = list(_spawners)
     abandoned = 0
-    for spawner in list(_spawners):
+    for spawner in spawners:
         abandoned += spawner.shutdown(EXIT_GRACE)
     if abandoned == 0 and _core.spawner_counts()["abandoned"] == 0:
         return  # nothing stuck: let CPython finalize as usual

@@ -66,6 +66,13 @@ def _create() -> tuple[Any, str]:
         return _spawner, _config
 
 
+def _create_in_background() -> None:
+    try:
+        _create()
+    except Exception:  # Python is exiting, or the pool cannot start: the first spawn retries and raises
+        pass
+
+
 def start_warming() -> None:
     """Starts building the pool in the background (returns at once).
     ValueError at once if ``SHMRING_TRACTOR_POOL`` is not a valid size."""
@@ -74,7 +81,7 @@ def start_warming() -> None:
     with _lock:
         if _spawner is not None or _warming is not None:
             return
-        _warming = threading.Thread(target=_create, name="shmring-pool", daemon=True)
+        _warming = threading.Thread(target=_create_in_background, name="shmring-pool", daemon=True)
         _warming.start()
 
 
