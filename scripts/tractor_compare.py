@@ -83,11 +83,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--src", required=True, type=Path, help="tractor's unpacked source tree")
     parser.add_argument("--out", required=True, type=Path, help="the Markdown file to write")
-    parser.add_argument("--only", default="", help="only test files whose path contains this")
+    parser.add_argument("--only", action="append", default=[],
+                        help="only test files whose path contains this (repeatable)")
     args = parser.parse_args()
     repo = Path(__file__).resolve().parent.parent
     src = args.src.resolve()
-    files = sorted(str(p.relative_to(src)) for p in (src / "tests").rglob("test_*.py") if args.only in str(p))
+    files = sorted(str(p.relative_to(src)) for p in (src / "tests").rglob("test_*.py")
+                   if not args.only or any(part in str(p) for part in args.only))
     results: dict[str, dict[tuple[str, str], dict]] = {}
     for test_file in files:
         results[test_file] = {}
