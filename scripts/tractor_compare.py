@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,10 @@ def run_file(src: Path, repo: Path, test_file: str, backend: str, proto: str) ->
                f"--spawn-backend={backend}", f"--tpt-proto={proto}", test_file]
         started = time.monotonic()
         try:
-            proc = subprocess.run(cmd, cwd=src, env=env, capture_output=True, text=True, timeout=FILE_LIMIT_S)
+            # SIGINT back to its default: a shell's background job inherits it
+            # ignored, and tractor's Ctrl-C tests then wait for it in vain.
+            proc = subprocess.run(cmd, cwd=src, env=env, capture_output=True, text=True, timeout=FILE_LIMIT_S,
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
             status = "ok" if proc.returncode in (0, 1, 5) else f"exit {proc.returncode}"
         except subprocess.TimeoutExpired:
             status = "hang"
