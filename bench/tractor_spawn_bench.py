@@ -39,23 +39,18 @@ CASES = (
     ("shm_subint cold", "shm_subint", {"SHMRING_TRACTOR_POOL": "0"}),
 )
 
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+# The subactors' functions (pid, echo) are tractor_bench's: children load
+# that module, found through PYTHONPATH (set for the measuring processes).
+ACTORS = "tractor_bench"
+
 try:
     import tractor
 except ImportError:
     tractor = None
 
 if tractor is not None:
-
-    async def pid() -> int:
-        """The trivial call whose latency is measured."""
-        return os.getpid()
-
-    @tractor.context
-    async def echo(ctx: tractor.Context) -> None:
-        await ctx.started()
-        async with ctx.open_stream() as stream:
-            async for message in stream:
-                await stream.send(message)
+    from tractor_bench import echo, pid
 
 
 def private_registry():
@@ -86,7 +81,7 @@ def measure(backend: str, reps: int, samples: int) -> dict:
 
     async def start_and_ask(an, name: str) -> tuple[float, object]:
         t0 = time.perf_counter()
-        portal = await an.start_actor(name, enable_modules=[__name__])
+        portal = await an.start_actor(name, enable_modules=[ACTORS])
         await portal.run(pid)
         return (time.perf_counter() - t0) * 1000, portal
 
@@ -133,7 +128,7 @@ def measure(backend: str, reps: int, samples: int) -> dict:
                         await portal.cancel_actor()
 
                 await wait_warm()
-                neighbour = await an.start_actor("neighbour", enable_modules=[__name__])
+                neighbour = await an.start_actor("neighbour", enable_modules=[ACTORS])
                 async with neighbour.open_context(echo) as (ctx, _):
                     async with ctx.open_stream() as stream:
                         await latencies(neighbour, stream, lambda: True)  # warm-up
@@ -246,9 +241,11 @@ def main() -> None:
         sys.exit("tractor is not installed: see docs/tractor.md")
     reps, samples = (4, 100) if args.quick else (8, 200)
     results: dict[str, dict] = {}
+    path = os.pathsep.join(filter(None, (BENCH_DIR, os.environ.get("PYTHONPATH"))))
     for label, backend, env in CASES:
         out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", backend, str(reps), str(samples)],
-                             capture_output=True, text=True, timeout=900, env={**os.environ, **env})
+                             capture_output=True, text=True, timeout=900,
+                             env={**os.environ, **env, "PYTHONPATH": path})
         if out.returncode != 0:
             print(f"{label}: failed\n{out.stderr[-3000:]}", file=sys.stderr)
             continue
