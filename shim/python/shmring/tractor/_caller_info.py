@@ -39,10 +39,9 @@ def install() -> bool:
         # tractor's walk, frame by frame from here up, without inspect.stack().
         frame = sys._getframe(0)
         while frame is not None:
-            dunder_val = frame.f_locals.get(dunder_var)
-            if dunder_val:
-                go_up = dunder_val or iframes
-                return caller_info(_api_frame=frame, _api_func=func_ref(frame), _caller_frames_up=go_up)
+            frames_up = frame.f_locals.get(dunder_var)
+            if frames_up:  # this frame is tractor's API; its caller is `frames_up` above
+                return caller_info(_api_frame=frame, _api_func=func_ref(frame), _caller_frames_up=frames_up)
             frame = frame.f_back
         return None
 
