@@ -373,6 +373,42 @@ def test_the_cheaper_caller_info_finds_the_frames_tractors_finds():
     assert "none outside True True" in out.stdout, out.stdout
 
 
+STRUCT_FIELDS = """
+    import msgspec.structs
+    from tractor.msg import pretty_struct, types
+    from shmring.tractor._struct_fields import MemoizedStructs
+    assert isinstance(pretty_struct.structs, MemoizedStructs), type(pretty_struct.structs)
+    msgs = [types.Yield(cid="c1", pld=b"x" * 64), types.Started(cid="c2", pld={"a": [1, 2]}),
+            types.Stop(cid="c3"), types.Return(cid="c4", pld=None)]
+    ours = [pretty_struct.pformat(m) for m in msgs]
+    pretty_struct.structs = msgspec.structs  # tractor's own lookup, for the reference text
+    theirs = [pretty_struct.pformat(m) for m in msgs]
+    print("same text", ours == theirs, len(ours[0]) > 0)
+
+    calls = []
+    real = msgspec.structs.fields
+    msgspec.structs.fields = lambda t: (calls.append(t), real(t))[1]
+    memo = MemoizedStructs(msgspec.structs)
+    for m in msgs * 3:
+        assert memo.fields(m) == real(m)
+    print("lookups", len(calls), "for", len(msgs), "types")
+    try:
+        memo.fields(42)
+    except TypeError as exc:
+        print("non-struct", exc)
+"""
+
+
+@needs_tractor
+def test_tractor_formats_messages_with_fields_looked_up_once_per_type():
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(STRUCT_FIELDS)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "same text True True" in out.stdout, out.stdout
+    assert "lookups 4 for 4 types" in out.stdout, out.stdout
+    assert "non-struct Must be called with a struct type or instance" in out.stdout, out.stdout
+
+
 @needs_tractor
 def test_a_real_tractor_root_and_subactor_talk_over_shm(tmp_path):
     script = tmp_path / "real_tractor.py"

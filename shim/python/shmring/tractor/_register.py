@@ -72,6 +72,7 @@ def register() -> bool:
     _register_transport()
     _register_reaping()
     _register_testing()
+    _register_struct_fields()
     from . import _spawn
 
     _spawn.register_backend()
@@ -194,6 +195,18 @@ def _register_reaping() -> None:
 
     hard_kill._shmring = True  # type: ignore[attr-defined]
     _rebind("hard_kill", hard_kill, ("tractor.spawn._spawn", "tractor.spawn._trio", "tractor.spawn._mp"))
+
+
+def _register_struct_fields() -> None:
+    """tractor pretty-prints every delivered message for a log line; the
+    fields of each message type are looked up once instead (_struct_fields)."""
+    from . import _struct_fields
+
+    def install(pretty_struct: Any) -> None:
+        if not _struct_fields.install(pretty_struct):
+            _warn("tractor.msg.pretty_struct.structs (msgspec.structs): its messages are formatted the slow way")
+
+    when_imported("tractor.msg.pretty_struct", install)
 
 
 def _register_testing() -> None:

@@ -1,0 +1,65 @@
+"""tractor formats every message it delivers, for a log line.
+
+``Context._deliver_msg`` builds ``f"...{Struct.pformat(msg)}"`` for a
+``log.runtime`` call on every message of every context, whether that level
+is on or not. ``pformat`` asks ``msgspec.structs.fields()`` for the
+message's fields, and msgspec re-evaluates the class's type annotations on
+each call (``typing.ForwardRef`` objects, ``get_type_hints``-style walks):
+measured here, ~40% of the CPU of a 64 B context-stream round trip, for
+every transport (docs/tractor.md, "Where a round trip's time goes").
+
+A Struct class's fields do not change after the class is made, so
+``tractor.msg.pretty_struct`` gets a ``structs`` module whose ``fields()``
+remembers them per class: the same FieldInfo tuples, the same log text,
+computed once per message type instead of once per message. Installed at
+registration, in every process shmring's tractor plugin is registered in
+(whatever transport it uses).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+
+class MemoizedStructs:
+    """``msgspec.structs`` with ``fields()`` remembered per Struct class."""
+
+    def __init__(self, structs: ModuleType) -> None:
+        import msgspec
+
+        self._structs = structs
+        self._struct = msgspec.Struct
+        self._fields: dict[Any, tuple[Any, ...]] = {}
+
+    def fields(self, type_or_instance: Any) -> tuple[Any, ...]:
+        # An instance's fields are its class's (what msgspec does itself); a
+        # class or a parametrized generic (Started[int]) is its own key.
+        key = type(type_or_instance) if isinstance(type_or_instance, self._struct) else type_or_instance
+        try:
+            return self._fields[key]
+        except (KeyError, TypeError):  # not seen yet, or an unhashable argument
+            pass
+        result = self._structs.fields(key)  # raises TypeError for a non-Struct, as msgspec does; not remembered
+        try:
+            self._fields[key] = result
+        except TypeError:
+            pass
+        return result
+
+    def __getattr__(self, name: str) -> Any:  # FieldInfo, asdict, replace, ...
+        return getattr(self._structs, name)
+
+
+def install(pretty_struct: ModuleType) -> bool:
+    """Gives tractor.msg.pretty_struct the memoized ``structs``; False (nothing
+    changed) if the module does not use ``msgspec.structs`` as expected."""
+    import msgspec.structs
+
+    current = getattr(pretty_struct, "structs", None)
+    if isinstance(current, MemoizedStructs):
+        return True
+    if current is not msgspec.structs:
+        return False
+    pretty_struct.structs = MemoizedStructs(msgspec.structs)
+    return True
