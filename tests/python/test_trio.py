@@ -222,7 +222,7 @@ async def test_cancellation_never_loses_or_duplicates_a_message():
 
     async def receiver():
         while True:
-            if rng.random() < 0.02:
+            if rng.random() < 0.05:
                 await trio.sleep(0.002)  # let the ring fill, so sends block mid-message
             with trio.move_on_after(rng.random() * 0.0005) as scope:
                 try:

@@ -116,6 +116,7 @@ Status EndpointCore::write_some(Outgoing& out) {
     tx_.commit(payload, flags);
     out.started = true;
     wrote = true;
+    send_wait_unanswered_ = false;
     if (flags & frame::kLast) {
       publish_and_wake();
       return Status::ok;
@@ -387,7 +388,9 @@ Status EndpointCore::try_peek(std::span<const std::byte>& out) {
     case Peeked::assembled: out = std::span<const std::byte>(assembly_); return Status::ok;
     case Peeked::none: break;
   }
-  return next_message(out);
+  const Status st = next_message(out);
+  if (st == Status::ok) recv_wait_unanswered_ = false;
+  return st;
 }
 
 void EndpointCore::release() {
@@ -517,16 +520,22 @@ Status EndpointCore::block_on(Attempt attempt, bool receiving, Room room, nanose
   }
 }
 
+// The peer's death shows as the lifeline hanging up, which makes the wait set
+// readable with nothing in the ring. Only a wait that ended that way (parked,
+// woken, still nothing) asks the lifeline; a wait that follows traffic does not
+// pay that poll() on every park.
 bool EndpointCore::prepare_recv_wait() {
-  if (lifeline_ && has_hung_up(lifeline_.get())) note_lifeline(true);
-  return park_recv();
+  if (lifeline_ && recv_wait_unanswered_ && has_hung_up(lifeline_.get())) note_lifeline(true);
+  recv_wait_unanswered_ = park_recv();
+  return recv_wait_unanswered_;
 }
 
 bool EndpointCore::prepare_send_wait(std::size_t bytes) {
-  if (lifeline_ && has_hung_up(lifeline_.get())) note_lifeline(true);
+  if (lifeline_ && send_wait_unanswered_ && has_hung_up(lifeline_.get())) note_lifeline(true);
   const std::uint64_t room =
       pending_.started ? next_payload(pending_) : std::min<std::uint64_t>(bytes, max_frame_payload_);
-  return park_send(room);
+  send_wait_unanswered_ = park_send(room);
+  return send_wait_unanswered_;
 }
 
 int EndpointCore::fileno() const {

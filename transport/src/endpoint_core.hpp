@@ -150,6 +150,8 @@ class alignas(kCacheLine) EndpointCore {
   bool unflushed_ = false;
   bool reserved_ = false;
   std::uint64_t reserved_bytes_ = 0;
+  bool send_wait_unanswered_ = false;  // prepare_send_wait parked and nothing was written since
+
 
   // Receiver thread only.
   alignas(kCacheLine) std::vector<std::byte> assembly_;
@@ -157,6 +159,7 @@ class alignas(kCacheLine) EndpointCore {
   bool assembling_ = false;
   Peeked peeked_ = Peeked::none;
   FrameView frame_{};
+  bool recv_wait_unanswered_ = false;  // prepare_recv_wait parked and no message came since
 };
 
 }  // namespace shmring::detail

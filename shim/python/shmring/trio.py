@@ -13,10 +13,17 @@ Make them with :func:`open_pair` / :func:`open_stream_pair` (in one process),
 :func:`connect` / :func:`connect_stream` and :func:`open_listener` /
 :func:`open_stream_listener` (across processes, over a Unix socket path).
 
-How waiting works: every call first tries the ring without blocking. If it
-must wait, it spins briefly, then announces that it parks
-(``prepare_recv_wait``) and awaits ``trio.lowlevel.wait_readable`` on the
-endpoint's descriptor -- no thread per wait. A receive that is cancelled has
+How waiting works: every call first tries the ring without blocking. A
+receive that finds it empty polls it for a while -- in C with the GIL
+released while no other task is runnable, with a schedule point between
+polls -- and then announces that it parks (``prepare_recv_wait``) and awaits
+``trio.lowlevel.wait_readable`` on the endpoint's descriptor (no thread per
+wait). How long it polls adapts to the traffic: about twice the recent waits,
+up to 250 us, and not at all once waits run longer (an idle channel costs no
+CPU). A message found while polling costs no system call on either side.
+``SHMRING_TRIO_SPIN=<seconds>`` fixes the poll budget instead: ``0`` never
+polls (least CPU), ``0.001`` is a latency mode that keeps a core busy while
+waiting. A send waits for room by parking. A receive that is cancelled has
 consumed nothing; a send that is cancelled has sent nothing (see
 :meth:`MessageChannel.send` for messages larger than the ring).
 
@@ -37,6 +44,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import time
 from collections.abc import Buffer
 from typing import Any
 
@@ -57,12 +65,41 @@ __all__ = [
     "open_stream_pair",
 ]
 
-# Before parking on the descriptor, a receive with nothing else to do (no
-# other trio task runnable) polls the ring in C for this long, with the GIL
-# released. A Python peer answers a ping in tens of microseconds; catching the
-# answer while spinning saves the eventfd wake-up and a trip through epoll on
-# both sides. With other tasks runnable it parks at once, so they are not held up.
-_SPIN_SECONDS = 50e-6
+# How a receive waits (one policy, _Conn._await_message): when the ring is
+# empty it polls -- a try between other tasks' turns while any is runnable,
+# and once none is (the thread would go idle), spinning in C with the GIL
+# released -- and parks on the descriptor only when the idle spin budget runs
+# out. A message found while polling costs no system call on either side (the
+# sender rings the eventfd only for a parked reader). The budget adapts to
+# the traffic: twice the typical recent idle wait, up to _SPIN_CAP; nothing
+# once idle waits run longer (an idle channel, a slow peer), then only every
+# _PROBE_EVERY-th wait polls, to notice when the peer is quick again. So an
+# idle channel costs no CPU, and a busy one rarely wakes through the kernel.
+_SPIN_CAP = 250e-6
+_POLL_SLICE = 20e-6  # one C spin between schedule points
+_WAIT_WEIGHT = 0.25  # of the newest wait in the running estimate
+_PROBE_EVERY = 16
+_BUSY_POLLS = 64  # tries between other tasks' turns before parking among busy tasks
+_LONG_WAIT = 8 * _SPIN_CAP  # a longer wait counts as this long: one turns polling off
+
+
+def _spin_setting_from_env() -> float | None:
+    """SHMRING_TRIO_SPIN=<seconds>: a fixed poll budget instead of the adaptive
+    one (0 never polls: lowest CPU; e.g. 0.001 is a latency mode that keeps a
+    core busy while waiting, up to 1 ms per wait)."""
+    text = os.environ.get("SHMRING_TRIO_SPIN", "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"SHMRING_TRIO_SPIN must be a number of seconds, not {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"SHMRING_TRIO_SPIN must be from 0 to 1 second, not {text!r}")
+    return value
+
+
+_FIXED_SPIN = _spin_setting_from_env()
 
 # A message larger than the ring's free space is written in several steps. If
 # the sending task is cancelled after the first step, the rest is still sent,
@@ -99,6 +136,8 @@ class _Conn:
         self._closed = False
         self._sending = False
         self._receiving = False
+        self._typical_wait = 0.0  # seconds; running estimate of a receive's idle wait
+        self._probe_in = _PROBE_EVERY  # waits until the next poll while polling does not pay
 
     # --- guards -----------------------------------------------------------
 
@@ -191,18 +230,12 @@ class _Conn:
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
             self._check_open()
-            ep = self.endpoint
             try:
-                while True:
-                    message = ep.try_recv()
-                    if message is None and trio.lowlevel.current_statistics().tasks_runnable == 0:
-                        message = ep.try_recv(_SPIN_SECONDS)
-                    if message is not None:
-                        await trio.lowlevel.cancel_shielded_checkpoint()
-                        return message
-                    if ep.prepare_recv_wait():
-                        await self._wait(self._recv_fd)  # cancelled here: nothing consumed
-                    self._check_open()
+                message = self.endpoint.try_recv()
+                if message is None:
+                    return await self._await_message()
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return message
             except _core.PeerClosedError:
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return None
@@ -210,6 +243,67 @@ class _Conn:
                 raise self._translate(exc, sending=False)  # noqa: B904 (the cause is set inside)
         finally:
             self._receiving = False
+
+    async def _await_message(self) -> bytes:
+        """The ring was empty: poll while that pays, then park (see _SPIN_CAP).
+        Cancelled while polling or parked: nothing was consumed."""
+        ep = self.endpoint
+        budget = self._poll_budget()
+        message = None
+        yielded = False
+        idle_since = None  # when this thread first had nothing else to run
+        polls = 0
+        while budget:
+            if trio.lowlevel.current_statistics().tasks_runnable:
+                message = ep.try_recv()  # the time belongs to the runnable tasks
+                if message is not None or polls >= _BUSY_POLLS:
+                    break
+            else:
+                now = time.perf_counter()
+                if idle_since is None:
+                    idle_since = now
+                left = idle_since + budget - now
+                message = ep.try_recv(min(_POLL_SLICE, left) if left > 0 else 0.0)
+                if message is not None or left <= 0:
+                    break
+            await trio.lowlevel.checkpoint()
+            yielded = True
+            polls += 1
+            self._check_open()
+        parked = False
+        while message is None:
+            if ep.prepare_recv_wait():
+                await self._wait(self._recv_fd)
+                yielded = parked = True
+            self._check_open()
+            message = ep.try_recv()
+        if budget:
+            # How long the thread sat idle for it (none: it came while other
+            # tasks ran; unknown after polling among busy tasks: count it long).
+            if idle_since is not None:
+                waited = min(time.perf_counter() - idle_since, _LONG_WAIT)
+            else:
+                waited = 0.0 if polls < _BUSY_POLLS else _LONG_WAIT
+            if not parked and self._typical_wait > _SPIN_CAP:
+                self._typical_wait = waited  # a probe caught it: the peer is quick again
+            else:
+                self._typical_wait += _WAIT_WEIGHT * (waited - self._typical_wait)
+        if not yielded:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        # Otherwise the wait was this call's schedule point (as in trio's own
+        # socket receives): none more.
+        return message
+
+    def _poll_budget(self) -> float:
+        if _FIXED_SPIN is not None:
+            return _FIXED_SPIN
+        if self._typical_wait <= _SPIN_CAP:
+            return min(_SPIN_CAP, 2 * self._typical_wait + _POLL_SLICE)
+        self._probe_in -= 1
+        if self._probe_in > 0:
+            return 0.0
+        self._probe_in = _PROBE_EVERY
+        return _SPIN_CAP
 
     # --- closing ------------------------------------------------------------
 

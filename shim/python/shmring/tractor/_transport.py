@@ -48,6 +48,10 @@ class MsgpackShmStream(MsgpackTransport):
     address_type = ShmAddress
     layer_key: int = 4
 
+    def __init__(self, stream: shm_trio.ByteStream, *args: Any, **kwargs: Any) -> None:
+        super().__init__(stream, *args, **kwargs)
+        self._native = message_native()  # read once: os.environ per message costs
+
     @property
     def maddr(self) -> str:
         return f"/shm{self.raddr.sockpath}" if self.raddr else "<unknown-peer>"
@@ -70,7 +74,7 @@ class MsgpackShmStream(MsgpackTransport):
     # --- the message-native path -------------------------------------------
 
     async def _iter_packets(self) -> AsyncGenerator[Any, None]:
-        if not message_native():
+        if not self._native:
             async for msg in super()._iter_packets():
                 yield msg
             return
@@ -106,26 +110,39 @@ class MsgpackShmStream(MsgpackTransport):
                 log.exception(f"{name}: could not decode a message ({len(data)} bytes): {bytes(data[:200])!r}")
 
     async def send(self, msg: Any, strict_types: bool = True, hide_tb: bool = True) -> None:
-        if not message_native():
+        if not self._native:
             return await super().send(msg, strict_types=strict_types, hide_tb=hide_tb)
         __tracebackhide__ = hide_tb
-        async with self._send_lock:
-            codec = _ctxvar_MsgCodec.get()
-            if type(msg) not in msgtypes.__msg_types__:
-                if strict_types:
-                    raise _mk_send_mte(msg, codec=codec)
-                log.warning(f"sending a message outside the msg spec: {msg!r}")
-            try:
-                data = codec.encode(msg)
-            except TypeError as exc:
-                raise _mk_send_mte(msg, codec=codec, message=f"IPC-msg-spec violation in\n\n{msg!r}",
-                                   src_type_error=exc) from exc
+        # tractor's send lock, taken without a schedule point when free (the
+        # channel send below is this call's checkpoint); FIFO when contended.
+        lock = self._send_lock
+        if lock.locked():
+            await lock.acquire()
+        else:
+            lock.acquire_nowait()
+        try:
+            await self._send_unlocked(msg, strict_types)
+        finally:
+            lock.release()
+
+    async def _send_unlocked(self, msg: Any, strict_types: bool) -> None:
+        codec = _ctxvar_MsgCodec.get()
+        if type(msg) not in msgtypes.__msg_types__:
+            if strict_types:
+                raise _mk_send_mte(msg, codec=codec)
+            log.warning(f"sending a message outside the msg spec: {msg!r}")
+        try:
+            data = codec.encode(msg)
+        except TypeError as exc:
+            raise _mk_send_mte(msg, codec=codec, message=f"IPC-msg-spec violation in\n\n{msg!r}",
+                               src_type_error=exc) from exc
+        try:
+            await self.stream.send_message(data)
+        except trio.BrokenResourceError as exc:
             name = repr(type(self).__name__)
-            try:
-                await self.stream.send_message(data)
-            except trio.BrokenResourceError as exc:
-                raise TransportClosed.from_src_exc(message=f"{name} already closed by peer\n", body=f"{self}",
-                                                   src_exc=exc, raise_on_report=True, loglevel="transport") from exc
-            except trio.ClosedResourceError as exc:
-                raise TransportClosed.from_src_exc(message=f"{name} was already closed locally?\n", body=f"{self}",
-                                                   src_exc=exc, raise_on_report=True, loglevel="transport") from exc
+            raise TransportClosed.from_src_exc(message=f"{name} already closed by peer\n", body=f"{self}",
+                                               src_exc=exc, raise_on_report=True, loglevel="transport") from exc
+        except trio.ClosedResourceError as exc:
+            name = repr(type(self).__name__)
+            raise TransportClosed.from_src_exc(message=f"{name} was already closed locally?\n", body=f"{self}",
+                                               src_exc=exc, raise_on_report=True, loglevel="transport") from exc

@@ -1,0 +1,122 @@
+"""How a trio receive waits (shmring/trio.py, _Conn._await_message): it polls
+while that pays and parks when it does not; the budget follows the traffic;
+SHMRING_TRIO_SPIN fixes it. No timing assertions: what is checked is whether
+a receive parked, and that an idle wait does not burn the CPU."""
+
+import threading
+import time
+
+import pytest
+import trio
+
+import shmring.trio as st
+
+
+class CountingEndpoint:
+    """An endpoint that counts how often a receive announced that it parks."""
+
+    def __init__(self, endpoint):
+        self._endpoint = endpoint
+        self.parks = 0
+
+    def prepare_recv_wait(self):
+        self.parks += 1
+        return self._endpoint.prepare_recv_wait()
+
+    def __getattr__(self, name):
+        return getattr(self._endpoint, name)
+
+
+def counting_pair():
+    a, b = st.open_pair()
+    counter = CountingEndpoint(b._conn.endpoint)
+    b._conn.endpoint = counter
+    return a, b, counter
+
+
+def send_later(channel, delay, data=b"late"):
+    def run():
+        time.sleep(delay)
+        channel.endpoint.send(data, timeout=5)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_the_poll_budget_follows_the_waits_and_probes_when_they_run_long(monkeypatch):
+    monkeypatch.setattr(st, "_FIXED_SPIN", None)
+    a, b = st.open_pair()
+    conn = b._conn
+    conn._typical_wait = 0.0
+    assert conn._poll_budget() == pytest.approx(st._POLL_SLICE)
+    conn._typical_wait = 50e-6
+    assert conn._poll_budget() == pytest.approx(2 * 50e-6 + st._POLL_SLICE)
+    conn._typical_wait = st._SPIN_CAP * 0.9
+    assert conn._poll_budget() == st._SPIN_CAP
+    # Waits longer than the cap: park at once, except one probe in _PROBE_EVERY.
+    conn._typical_wait = st._SPIN_CAP * 2
+    budgets = [conn._poll_budget() for _ in range(st._PROBE_EVERY * 3)]
+    assert budgets.count(st._SPIN_CAP) == 3 and budgets.count(0.0) == len(budgets) - 3
+
+
+async def test_a_peer_that_answers_within_the_budget_is_caught_without_parking(monkeypatch):
+    monkeypatch.setattr(st, "_FIXED_SPIN", 2.0)  # far longer than the 20 ms the thread takes
+    a, b, counter = counting_pair()
+    thread = send_later(a._conn, 0.02)
+    with trio.fail_after(30):
+        assert await b.receive() == b"late"
+    thread.join(10)
+    assert counter.parks == 0
+
+
+async def test_spin_zero_parks_at_once_and_still_receives(monkeypatch):
+    monkeypatch.setattr(st, "_FIXED_SPIN", 0.0)
+    a, b, counter = counting_pair()
+    thread = send_later(a._conn, 0.02)
+    with trio.fail_after(30):
+        assert await b.receive() == b"late"
+    thread.join(10)
+    assert counter.parks >= 1
+
+
+async def test_a_long_wait_turns_polling_off_and_an_idle_wait_costs_no_cpu(monkeypatch):
+    monkeypatch.setattr(st, "_FIXED_SPIN", None)
+    a, b, counter = counting_pair()
+    # Quick traffic first (the estimate then says: poll), then a 0.4 s silence.
+    for i in range(200):
+        await a.send(b"%d" % i)
+        assert await b.receive() == b"%d" % i
+    cpu, wall = time.thread_time(), time.perf_counter()
+    thread = send_later(a._conn, 0.4)
+    with trio.fail_after(30):
+        assert await b.receive() == b"late"
+    thread.join(10)
+    cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+    assert counter.parks == 1
+    # Polling the whole silence would cost ~0.4 s of CPU; a park costs ~none.
+    assert cpu < wall / 4, (cpu, wall)
+    assert b._conn._typical_wait > st._SPIN_CAP  # the next waits park at once (but for probes)
+
+
+async def test_a_receive_cancelled_while_polling_consumes_nothing(monkeypatch):
+    monkeypatch.setattr(st, "_FIXED_SPIN", 2.0)
+    a, b = st.open_pair()
+    with trio.move_on_after(0.01) as scope:
+        await b.receive()
+    assert scope.cancelled_caught
+    await a.send(b"after")
+    assert await b.receive() == b"after"
+
+
+@pytest.mark.parametrize("text, expected", [("", None), ("0", 0.0), (" 0.001 ", 0.001), ("1", 1.0)])
+def test_the_spin_setting_is_read_from_the_environment(monkeypatch, text, expected):
+    monkeypatch.setenv("SHMRING_TRIO_SPIN", text)
+    assert st._spin_setting_from_env() == expected
+
+
+@pytest.mark.parametrize("text", ["fast", "-0.1", "2", "nan"])
+def test_a_bad_spin_setting_is_refused_naming_the_variable(monkeypatch, text):
+    monkeypatch.setenv("SHMRING_TRIO_SPIN", text)
+    with pytest.raises(ValueError, match="SHMRING_TRIO_SPIN"):
+        st._spin_setting_from_env()
