@@ -120,3 +120,19 @@ def test_a_bad_spin_setting_is_refused_naming_the_variable(monkeypatch, text):
     monkeypatch.setenv("SHMRING_TRIO_SPIN", text)
     with pytest.raises(ValueError, match="SHMRING_TRIO_SPIN"):
         st._spin_setting_from_env()
+
+
+async def test_closing_from_another_task_while_polling_says_so_as_a_parked_wait_does(monkeypatch):
+    # tractor tells "another task closed this fd" apart from its own use of a
+    # closed channel (it re-raises only the first): a poll must say the same.
+    monkeypatch.setattr(st, "_FIXED_SPIN", 2.0)
+    a, b = st.open_pair()
+    async with trio.open_nursery() as nursery:
+
+        async def closer():
+            await trio.sleep(0.02)
+            await b.aclose()
+
+        nursery.start_soon(closer)
+        with trio.fail_after(30), pytest.raises(trio.ClosedResourceError, match="another task closed this fd"):
+            await b.receive()

@@ -269,7 +269,8 @@ class _Conn:
             await trio.lowlevel.checkpoint()
             yielded = True
             polls += 1
-            self._check_open()
+            if self._closed:  # by another task while this one polled: as a parked wait reports it
+                raise trio.ClosedResourceError(_CLOSED_BY_OTHER_TASK)
         parked = False
         while message is None:
             if ep.prepare_recv_wait():
