@@ -302,7 +302,7 @@ def run_passes(plan: dict, passes: int) -> dict[str, dict]:
 
 
 def verdicts(results: dict[str, dict], layer: dict) -> list[tuple[str, float, str, bool]]:
-    med = {t: {k: statistics.median(v) for k, v in r.items()} for t, r in results.items()}
+    med = {t: {k: statistics.median(v) for k, v in r.items() if not isinstance(v[0], list)} for t, r in results.items()}
     out = []
     if {"shm", "uds", "tcp"} <= med.keys():
         shm, uds, tcp = med["shm"], med["uds"], med["tcp"]
