@@ -364,13 +364,18 @@ CALLER_INFO = """
 """
 
 
+def output_of(snippet: str) -> str:
+    """What a fresh interpreter running `snippet` printed; it must succeed."""
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(snippet)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 @needs_tractor
 def test_the_cheaper_caller_info_finds_the_frames_tractors_finds():
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(CALLER_INFO)], capture_output=True, text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "same (True, True, True, 'user')" in out.stdout, out.stdout
-    assert "none outside True True" in out.stdout, out.stdout
+    out = output_of(CALLER_INFO)
+    assert "same (True, True, True, 'user')" in out, out
+    assert "none outside True True" in out, out
 
 
 STRUCT_FIELDS = """
@@ -401,12 +406,10 @@ STRUCT_FIELDS = """
 
 @needs_tractor
 def test_tractor_formats_messages_with_fields_looked_up_once_per_type():
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(STRUCT_FIELDS)], capture_output=True, text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "same text True True" in out.stdout, out.stdout
-    assert "lookups 4 for 4 types" in out.stdout, out.stdout
-    assert "non-struct Must be called with a struct type or instance" in out.stdout, out.stdout
+    out = output_of(STRUCT_FIELDS)
+    assert "same text True True" in out, out
+    assert "lookups 4 for 4 types" in out, out
+    assert "non-struct Must be called with a struct type or instance" in out, out
 
 
 @needs_tractor
