@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <new>
+#include <vector>
 
 #include "errors.hpp"
 
@@ -166,6 +168,85 @@ PyObject* view_of_peeked(EndpointObject* self, std::span<const std::byte> view) 
   return mv;
 }
 
+// A message reassembled from fragments, handed over by the endpoint without
+// copying (try_recv(copy=False)); exported read-only, freed with the object.
+struct AssembledObject {
+  PyObject_HEAD
+  std::vector<std::byte>* bytes;
+  EndpointObject* owner;  // strong reference: the storage goes back to it when freed
+};
+
+int Assembled_getbuffer(PyObject* op, Py_buffer* view, int flags) {
+  auto* self = reinterpret_cast<AssembledObject*>(op);
+  return PyBuffer_FillInfo(view, op, self->bytes->data(), static_cast<Py_ssize_t>(self->bytes->size()),
+                           /*readonly=*/1, flags);
+}
+
+// Storage kept for reuse up to this size; a rare huge message is not kept.
+constexpr std::size_t kSpareAssemblyMax = std::size_t{64} << 20;
+
+void Assembled_dealloc(PyObject* op) {
+  auto* self = reinterpret_cast<AssembledObject*>(op);
+  PyTypeObject* type = Py_TYPE(op);
+  EndpointObject* owner = self->owner;
+  if (owner != nullptr && self->bytes != nullptr && owner->spare_assembly == nullptr &&
+      self->bytes->capacity() <= kSpareAssemblyMax) {
+    self->bytes->clear();  // keeps its capacity
+    owner->spare_assembly = self->bytes;
+  } else {
+    delete self->bytes;
+  }
+  Py_XDECREF(owner);
+  type->tp_free(op);
+  Py_DECREF(type);
+}
+
+PyType_Slot assembled_slots[] = {
+    {Py_tp_dealloc, reinterpret_cast<void*>(Assembled_dealloc)},
+    {Py_bf_getbuffer, reinterpret_cast<void*>(Assembled_getbuffer)},
+    {Py_tp_doc, const_cast<char*>("A received message reassembled from fragments, owned by this object.")},
+    {0, nullptr},
+};
+
+PyType_Spec assembled_spec = {
+    "shmring._core.Assembled", sizeof(AssembledObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION, assembled_slots};
+
+// The peeked message as a Python object, consumed. With copy=false a message
+// reassembled from fragments (larger than one frame) moves into an Assembled
+// buffer, returned as a read-only memoryview: no copy of a possibly large
+// message. Everything else is copied into bytes. On failure the message stays
+// peeked for the next call.
+PyObject* take_peeked(EndpointObject* self, std::span<const std::byte> view, bool copy) {
+  Endpoint* ep = self->endpoint;
+  if (!copy && view.size() > ep->max_frame_payload()) {
+    ModuleState* st = state_of(reinterpret_cast<PyObject*>(self));
+    auto* assembled = PyObject_New(AssembledObject, st->AssembledType);
+    if (assembled == nullptr) return nullptr;
+    Py_INCREF(self);
+    assembled->owner = self;
+    // The message is peeked: try_recv swaps the reassembled bytes with the
+    // vector given, so the endpoint's next reassembly gets the spare's pages.
+    assembled->bytes = self->spare_assembly != nullptr ? self->spare_assembly : new (std::nothrow) std::vector<std::byte>();
+    self->spare_assembly = nullptr;
+    if (assembled->bytes == nullptr) {
+      Py_DECREF(assembled);  // dealloc deletes nullptr: fine
+      return PyErr_NoMemory();
+    }
+    const Status st_recv = ep->try_recv(*assembled->bytes);
+    if (st_recv != Status::ok) {
+      Py_DECREF(assembled);
+      return fail(self, st_recv, "receive");
+    }
+    PyObject* mv = PyMemoryView_FromObject(reinterpret_cast<PyObject*>(assembled));
+    Py_DECREF(assembled);
+    return mv;
+  }
+  PyObject* bytes = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(view.data()), static_cast<Py_ssize_t>(view.size()));
+  if (bytes != nullptr) ep->release();
+  return bytes;
+}
+
 // ==========================================================================
 // Endpoint methods
 // ==========================================================================
@@ -244,15 +325,13 @@ bool receive_peeked(EndpointObject* self, PyObject* timeout_obj, bool blocking, 
   return true;
 }
 
-PyObject* recv_impl(PyObject* op, PyObject* timeout_obj, bool blocking) {
+PyObject* recv_impl(PyObject* op, PyObject* timeout_obj, bool blocking, bool copy = true) {
   auto* self = as_endpoint(op);
   std::span<const std::byte> view;
   bool got;
   if (!receive_peeked(self, timeout_obj, blocking, "receive", view, got)) return nullptr;
   if (!got) Py_RETURN_NONE;
-  PyObject* bytes = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(view.data()), static_cast<Py_ssize_t>(view.size()));
-  if (bytes != nullptr) self->endpoint->release();  // on failure the message stays for the next call
-  return bytes;
+  return take_peeked(self, view, copy);
 }
 
 PyObject* Endpoint_recv(PyObject* op, PyObject* args, PyObject* kwargs) {
@@ -262,14 +341,15 @@ PyObject* Endpoint_recv(PyObject* op, PyObject* args, PyObject* kwargs) {
   return recv_impl(op, timeout_obj, true);
 }
 
-// try_recv(spin=0.0): with spin > 0, polls the ring for up to that many
-// seconds with the GIL released before giving up (never parks).
+// try_recv(spin=0.0, copy=True): with spin > 0, polls the ring for up to that
+// many seconds with the GIL released before giving up (never parks).
 PyObject* Endpoint_try_recv(PyObject* op, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"spin", nullptr};
+  static const char* keywords[] = {"spin", "copy", nullptr};
   double spin = 0.0;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|d:try_recv", const_cast<char**>(keywords), &spin)) return nullptr;
+  int copy = 1;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|dp:try_recv", const_cast<char**>(keywords), &spin, &copy)) return nullptr;
   if (!(spin >= 0.0 && spin <= 1.0)) return PyErr_Format(PyExc_ValueError, "spin must be from 0 to 1 second, not %R", PyTuple_GET_ITEM(args, 0));
-  if (spin == 0.0) return recv_impl(op, Py_None, false);
+  if (spin == 0.0) return recv_impl(op, Py_None, false, copy != 0);
   auto* self = as_endpoint(op);
   Endpoint* ep = live(self, "receive");
   if (ep == nullptr || !may_enter(self, true, "receive")) return nullptr;
@@ -289,9 +369,7 @@ PyObject* Endpoint_try_recv(PyObject* op, PyObject* args, PyObject* kwargs) {
   }
   if (st == Status::would_block) Py_RETURN_NONE;
   if (st != Status::ok) return fail(self, st, "receive");
-  PyObject* bytes = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(view.data()), static_cast<Py_ssize_t>(view.size()));
-  if (bytes != nullptr) ep->release();
-  return bytes;
+  return take_peeked(self, view, copy != 0);
 }
 
 PyObject* Endpoint_recv_into(PyObject* op, PyObject* args, PyObject* kwargs) {
@@ -441,6 +519,7 @@ void Endpoint_dealloc(PyObject* op) {
     if (self->live_next != nullptr) self->live_next->live_prev = self->live_prev;
   }
   delete self->endpoint;  // closes it gracefully if still open
+  delete self->spare_assembly;
   type->tp_free(op);
   Py_DECREF(type);
 }
@@ -510,9 +589,12 @@ PyDoc_STRVAR(recv_doc,
              "Raises PeerClosedError when the peer closed and everything it sent was read,\n"
              "TimeoutError, and the other ChannelError subclasses.");
 PyDoc_STRVAR(try_recv_doc,
-             "try_recv(spin=0.0)\n--\n\n"
+             "try_recv(spin=0.0, copy=True)\n--\n\n"
              "Receive one message as bytes if one is there, else None. With spin > 0,\n"
-             "poll for up to that many seconds first (GIL released; never sleeps).");
+             "poll for up to that many seconds first (GIL released; never sleeps).\n"
+             "With copy=False, a message reassembled from fragments (larger than one\n"
+             "frame) comes back as a read-only memoryview of memory it owns, not copied\n"
+             "again into bytes; smaller messages are bytes either way.");
 PyDoc_STRVAR(recv_into_doc,
              "recv_into(buffer, timeout=None)\n--\n\n"
              "Receive one message into a writable buffer and return its length. If the\n"
@@ -616,6 +698,7 @@ PyObject* wrap_endpoint(ModuleState* st, Endpoint endpoint) {
   if (self == nullptr) return nullptr;
   self->live_prev = self->live_next = nullptr;
   self->live_head = nullptr;
+  self->spare_assembly = nullptr;
   self->endpoint = new (std::nothrow) Endpoint(std::move(endpoint));
   self->sending = self->receiving = self->view_held = false;
   if (self->endpoint == nullptr) {
@@ -735,6 +818,8 @@ int add_endpoint_types(PyObject* module, ModuleState* st) {
   if (st->EndpointType == nullptr || PyModule_AddType(module, st->EndpointType) < 0) return -1;
   st->ReceivedType = reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, &received_spec, nullptr));
   if (st->ReceivedType == nullptr || PyModule_AddType(module, st->ReceivedType) < 0) return -1;
+  st->AssembledType = reinterpret_cast<PyTypeObject*>(PyType_FromModuleAndSpec(module, &assembled_spec, nullptr));
+  if (st->AssembledType == nullptr || PyModule_AddType(module, st->AssembledType) < 0) return -1;
   return 0;
 }
 

@@ -4,6 +4,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <vector>
+
 #include <chrono>
 
 #include "module_state.hpp"
@@ -20,6 +22,10 @@ struct EndpointObject {
   bool sending;
   bool receiving;
   bool view_held;  // a zero-copy view of a received message is still exported
+  // Storage of the last large message handed out with try_recv(copy=False),
+  // given back when that message is freed, so the next reassembly reuses its
+  // pages instead of faulting in fresh ones (see take_peeked).
+  std::vector<std::byte>* spare_assembly;
   // Links in ModuleState::live_endpoints (the head lives in the module state,
   // which outlives the object: the object's type keeps the module alive).
   EndpointObject* live_prev;

@@ -226,6 +226,7 @@ void for_each_object(ModuleState* st, F f) {
   f(&st->BusyError);
   f(reinterpret_cast<PyObject**>(&st->EndpointType));
   f(reinterpret_cast<PyObject**>(&st->ReceivedType));
+  f(reinterpret_cast<PyObject**>(&st->AssembledType));
   f(reinterpret_cast<PyObject**>(&st->ListenerType));
   f(reinterpret_cast<PyObject**>(&st->PendingType));
   f(reinterpret_cast<PyObject**>(&st->ActorType));

@@ -27,6 +27,7 @@ struct ModuleState {
   PyObject* BusyError;
   PyTypeObject* EndpointType;
   PyTypeObject* ReceivedType;
+  PyTypeObject* AssembledType;
   PyTypeObject* ListenerType;
   PyTypeObject* PendingType;
   PyTypeObject* ActorType;

@@ -70,6 +70,53 @@ def test_recv_view_is_zero_copy_and_holds_the_message_until_released():
     assert b.recv() == b"next"
 
 
+def test_try_recv_without_copy_hands_over_large_messages_and_keeps_each_intact():
+    # copy=False: a message reassembled from fragments comes back as a
+    # read-only view of its reassembled memory; that memory is reused for a
+    # later message only once the view is gone.
+    a, b = _core.pair(ring_bytes=1 << 16)
+    big = [bytes([i]) * (3 * b.max_frame_payload + i) for i in range(1, 5)]
+    received = []
+
+    def sender():
+        for m in big:
+            a.send(m, timeout=10)
+        a.send(b"small", timeout=10)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while len(received) < 5 and time.monotonic() < deadline:
+        m = b.try_recv(0.001, copy=False)
+        if m is not None:
+            received.append(m)
+            if len(received) == 3:
+                received[0].release()  # its storage may now be reused
+                received[0] = None
+    thread.join(10)
+    assert len(received) == 5
+    for i, m in enumerate(received[1:4], start=1):
+        assert isinstance(m, memoryview) and m.readonly
+        assert m.nbytes == len(big[i]) and m == big[i]  # intact after later receives reused storage
+    assert received[4] == b"small" and isinstance(received[4], bytes)
+    with pytest.raises(TypeError):
+        received[1][0] = 0
+    assert b.try_recv(copy=True) is None
+
+
+def test_try_recv_copies_by_default():
+    a, b = _core.pair(ring_bytes=1 << 16)
+    big = b"x" * (2 * b.max_frame_payload)
+    thread = threading.Thread(target=a.send, args=(big,), kwargs={"timeout": 10})
+    thread.start()
+    got = None
+    deadline = time.monotonic() + 30
+    while got is None and time.monotonic() < deadline:
+        got = b.try_recv(0.001)
+    thread.join(10)
+    assert isinstance(got, bytes) and got == big
+
+
 def test_recv_view_in_a_with_block_releases_on_exit():
     a, b = shmring.pair()
     a.send(b"one")

@@ -239,3 +239,19 @@ async def test_cancellation_never_loses_or_duplicates_a_message():
         nursery.start_soon(receiver)
     assert received == list(range(n))
     assert cancelled["send"] > 10 and cancelled["receive"] > 10, cancelled
+
+
+async def test_a_byte_streams_message_face_can_skip_the_copy_of_large_messages():
+    a, b = st.open_stream_pair(ring_bytes=1 << 16)
+    big = bytes(range(256)) * (4 * b.endpoint.max_frame_payload // 256)
+
+    async def sender():
+        await a.send_message(big)
+        await a.send_message(b"small")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sender)
+        got = await b.receive_message(copy=False)
+        assert isinstance(got, memoryview) and got.readonly and got == big
+        small = await b.receive_message(copy=False)
+        assert isinstance(small, bytes) and small == b"small"

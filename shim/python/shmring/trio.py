@@ -222,8 +222,8 @@ class _Conn:
 
     # --- receiving --------------------------------------------------------
 
-    async def receive_message(self) -> bytes | None:
-        """One whole message, or None at end of channel."""
+    async def receive_message(self, copy: bool = True) -> Buffer | None:
+        """One whole message, or None at end of channel (copy: see ByteStream.receive_message)."""
         if self._receiving:
             raise trio.BusyResourceError("another task is already receiving on this channel")
         self._receiving = True
@@ -231,9 +231,9 @@ class _Conn:
             await trio.lowlevel.checkpoint_if_cancelled()
             self._check_open()
             try:
-                message = self.endpoint.try_recv()
+                message = self.endpoint.try_recv(0.0, copy)
                 if message is None:
-                    return await self._await_message()
+                    return await self._await_message(copy)
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return message
             except _core.PeerClosedError:
@@ -244,7 +244,7 @@ class _Conn:
         finally:
             self._receiving = False
 
-    async def _await_message(self) -> bytes:
+    async def _await_message(self, copy: bool) -> Buffer:
         """The ring was empty: poll while that pays, then park (see _SPIN_CAP).
         Cancelled while polling or parked: nothing was consumed."""
         ep = self.endpoint
@@ -255,7 +255,7 @@ class _Conn:
         polls = 0
         while budget:
             if trio.lowlevel.current_statistics().tasks_runnable:
-                message = ep.try_recv()  # the time belongs to the runnable tasks
+                message = ep.try_recv(0.0, copy)  # the time belongs to the runnable tasks
                 if message is not None or polls >= _BUSY_POLLS:
                     break
             else:
@@ -263,7 +263,7 @@ class _Conn:
                 if idle_since is None:
                     idle_since = now
                 left = idle_since + budget - now
-                message = ep.try_recv(min(_POLL_SLICE, left) if left > 0 else 0.0)
+                message = ep.try_recv(min(_POLL_SLICE, left) if left > 0 else 0.0, copy)
                 if message is not None or left <= 0:
                     break
             await trio.lowlevel.checkpoint()
@@ -277,7 +277,7 @@ class _Conn:
                 await self._wait(self._recv_fd)
                 yielded = parked = True
             self._check_open()
-            message = ep.try_recv()
+            message = ep.try_recv(0.0, copy)
         if budget:
             # How long the thread sat idle for it (none: it came while other
             # tasks ran; unknown after polling among busy tasks: count it long).
@@ -449,12 +449,17 @@ class ByteStream(_Face, trio.abc.HalfCloseableStream):
         returns it whole (its receive_some would see it as bytes)."""
         await self._conn.send_message(data)
 
-    async def receive_message(self) -> bytes | None:
+    async def receive_message(self, copy: bool = True) -> Buffer | None:
         """The next whole channel message, or None at end of channel. Do not
-        mix with receive_some in the middle of a message."""
+        mix with receive_some in the middle of a message.
+
+        With ``copy=False`` a message larger than one frame (a quarter of the
+        ring), which the endpoint reassembled from fragments, comes back as a
+        read-only memoryview of that reassembled memory instead of being
+        copied once more into bytes; smaller messages are bytes either way."""
         if self._rest.nbytes:
             raise RuntimeError("receive_message with bytes of a message still left from receive_some")
-        return await self._conn.receive_message()
+        return await self._conn.receive_message(copy)
 
     def _take(self, max_bytes: int | None) -> bytes:
         n = self._rest.nbytes if max_bytes is None else min(max_bytes, self._rest.nbytes)

@@ -82,7 +82,10 @@ class MsgpackShmStream(MsgpackTransport):
         failures = 0
         while True:
             try:
-                data = await self.stream.receive_message()
+                # A large message reassembled from fragments is decoded from
+                # the reassembled memory (its payload stays a view into it
+                # until tractor decodes that): one copy fewer than bytes.
+                data = await self.stream.receive_message(copy=False)
             except trio.BrokenResourceError as exc:  # peer died, channel aborted or corrupt
                 raise TransportClosed(message=f"{name} already closed by peer\n", src_exc=exc,
                                       loglevel="transport") from exc
