@@ -310,7 +310,7 @@ def test_ctrl_c_ends_a_blocked_recv_with_keyboard_interrupt():
 
 def test_the_package_exports_every_public_name_of_the_extension():
     # The spawner's types are used through shmring.spawn; the rest is re-exported.
-    internal = {"detached_count", "Received", "Actor", "Spawner", "spawner_counts"}
+    internal = {"detached_count", "Received", "Assembled", "Actor", "Spawner", "spawner_counts"}
     public = {n for n in dir(_core) if not n.startswith("_")} - internal
     assert set(shmring.__all__) == public | {"ActorError"}
     for name in public:
