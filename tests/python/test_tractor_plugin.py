@@ -542,3 +542,32 @@ def test_a_bad_pool_size_is_refused_when_the_root_actor_opens(tmp_path):
     out, _ = run_subint(tmp_path, "handover", {"SHMRING_TRACTOR_POOL": "many"})
     assert out.returncode != 0
     assert "SHMRING_TRACTOR_POOL must be a whole number >= 0, not 'many'" in out.stderr
+
+
+@needs_tractor
+async def test_a_task_started_while_handling_a_message_runs_before_the_next_is_handled():
+    # tractor's overrun handling starts a drain task while it handles one
+    # message and asserts that it ran before the next is handled; the
+    # transport passes a second schedule point exactly when a task was spawned.
+    from tractor.msg import types as msgtypes
+
+    from shmring.tractor._transport import MsgpackShmStream
+
+    a, b = st.open_stream_pair()
+    addr = ShmAddress.get_random()
+    for s in (a, b):
+        s.shm_laddr, s.shm_raddr = addr, addr
+    near, far = MsgpackShmStream(a), MsgpackShmStream(b)
+    ran = []
+
+    async def drain(i):
+        ran.append(i)
+
+    async with trio.open_nursery() as nursery:
+        for i in range(60):
+            await near.send(msgtypes.Yield(cid="c", pld=i))
+            await near.send(msgtypes.Yield(cid="c", pld=i))  # back to back: already there
+            await far.recv()
+            nursery.start_soon(drain, i)
+            await far.recv()
+            assert ran and ran[-1] == i, f"round {i}: the task started after message 1 had not run"

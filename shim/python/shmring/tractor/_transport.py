@@ -37,6 +37,30 @@ log = logging.getLogger("shmring.tractor")
 MAX_DECODE_FAILURES = 4
 
 
+class _SpawnCounter(trio.abc.Instrument):
+    """Counts the tasks spawned in its trio run (one per run, see spawn_counter)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.count += 1
+
+
+_SPAWN_COUNTER: trio.lowlevel.RunVar[_SpawnCounter] = trio.lowlevel.RunVar("shmring_spawn_counter")
+
+
+def spawn_counter() -> _SpawnCounter:
+    """This trio run's spawn counter, installed on first use."""
+    try:
+        return _SPAWN_COUNTER.get()
+    except LookupError:
+        counter = _SpawnCounter()
+        trio.lowlevel.add_instrument(counter)
+        _SPAWN_COUNTER.set(counter)
+        return counter
+
+
 def message_native() -> bool:
     return os.environ.get("SHMRING_TRACTOR_FRAMING", "native") != "prefixed"
 
@@ -80,6 +104,8 @@ class MsgpackShmStream(MsgpackTransport):
             return
         name = repr(type(self).__name__)
         failures = 0
+        spawns = spawn_counter()
+        seen = spawns.count
         while True:
             try:
                 # A large message reassembled from fragments is decoded from
@@ -94,23 +120,30 @@ class MsgpackShmStream(MsgpackTransport):
                                       raise_on_report="another task closed this fd" in exc.args) from exc
             if data is None:
                 raise TransportClosed(message=f"{name} already gracefully closed\n", loglevel="transport")
-            # A second schedule point per message, as tractor's framed
-            # transports have (header, then body): tasks the previous message
-            # started (an overrun drain) get to finish before the next one is
-            # handled. Without it tractor's overrun handling trips its own
-            # `assert not tn.child_tasks` when messages arrive back to back.
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            # Handling the previous message may have started a task that must
+            # run before the next one is handled: tractor's overrun handling
+            # starts a drain task and asserts (`assert not tn.child_tasks`)
+            # that it ran before the next delivery. The receive above passed
+            # one schedule point; trio's randomized batch order needs a
+            # second for the new task to be sure to go first (tractor's
+            # framed transports pass two per message: header, then body).
+            # Only then: a schedule point costs a whole pass of the scheduler.
+            if spawns.count != seen:
+                await trio.lowlevel.cancel_shielded_checkpoint()
             codec = _ctxvar_MsgCodec.get()  # the receiving task's codec, as tractor does
             try:
-                yield codec.decode(data)
+                msg = codec.decode(data)
             except msgspec.ValidationError as exc:
                 # Delivered, not raised: Channel.recv() re-raises it with the peer's uid.
-                yield _mk_recv_mte(msg=data, codec=codec, src_validation_error=exc)
+                msg = _mk_recv_mte(msg=data, codec=codec, src_validation_error=exc)
             except (msgspec.DecodeError, UnicodeDecodeError):
                 failures += 1
                 if failures > MAX_DECODE_FAILURES:
                     raise
                 log.exception(f"{name}: could not decode a message ({len(data)} bytes): {bytes(data[:200])!r}")
+                continue
+            seen = spawns.count
+            yield msg
 
     async def send(self, msg: Any, strict_types: bool = True, hide_tb: bool = True) -> None:
         if not self._native:
