@@ -136,3 +136,28 @@ async def test_closing_from_another_task_while_polling_says_so_as_a_parked_wait_
         nursery.start_soon(closer)
         with trio.fail_after(30), pytest.raises(trio.ClosedResourceError, match="another task closed this fd"):
             await b.receive()
+
+
+async def test_the_runnable_count_is_trios():
+    assert st._runnable_tasks() == trio.lowlevel.current_statistics().tasks_runnable == 0
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.sleep, 0)
+        nursery.start_soon(trio.sleep, 0)
+        assert st._runnable_tasks() == trio.lowlevel.current_statistics().tasks_runnable == 2
+
+
+async def test_only_polling_receives_runnable_is_told_apart_from_other_runnable_tasks(monkeypatch):
+    # tractor's send skips its lock's schedule point only when nothing but
+    # polls could run at it (shmring/tractor/_transport.py).
+    monkeypatch.setattr(st, "_FIXED_SPIN", 2.0)
+    a, b = st.open_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(b.receive)
+        with trio.fail_after(30):
+            while not st._polling().tasks:  # until it found nothing and waits between polls
+                await trio.lowlevel.checkpoint()
+        assert st.only_polls_runnable()
+        nursery.start_soon(trio.sleep, 0)
+        assert not st.only_polls_runnable()
+        await a.send(b"done")
+    assert not st._polling().tasks

@@ -101,6 +101,55 @@ def _spin_setting_from_env() -> float | None:
 
 _FIXED_SPIN = _spin_setting_from_env()
 
+
+def _run_queue() -> Any:
+    """This trio run's queue of runnable tasks (trio keeps it on its runner),
+    or None if this trio keeps it elsewhere. ``current_statistics()`` gives its
+    length too, but also counts the I/O manager's registrations on each call,
+    and this is asked on every poll and every tractor send."""
+    try:
+        return trio.lowlevel.current_task()._runner.runq  # type: ignore[attr-defined]
+    except AttributeError:
+        return None
+
+
+def _runnable_tasks() -> int:
+    runq = _run_queue()
+    return len(runq) if runq is not None else trio.lowlevel.current_statistics().tasks_runnable
+
+
+class _Polling:
+    """The receives of this trio run that are between two polls right now
+    (each waits in the run queue at its schedule point)."""
+
+    def __init__(self) -> None:
+        self.tasks: set[trio.lowlevel.Task] = set()
+
+
+_POLLING: trio.lowlevel.RunVar[_Polling] = trio.lowlevel.RunVar("shmring_polling")
+
+
+def _polling() -> _Polling:
+    try:
+        return _POLLING.get()
+    except LookupError:
+        state = _Polling()
+        _POLLING.set(state)
+        return state
+
+
+def only_polls_runnable() -> bool:
+    """True if every task in this trio run's queue is a shmring receive
+    between two polls: a schedule point now would only let them poll again,
+    so a caller that owes one before acting (tractor's send lock) may skip
+    it. False when that cannot be known."""
+    runq = _run_queue()
+    if runq is None:
+        return False
+    polling = _polling().tasks
+    return all(task in polling for task in runq)
+
+
 # A message larger than the ring's free space is written in several steps. If
 # the sending task is cancelled after the first step, the rest is still sent,
 # shielded, for at most this long; if the reader does not make room in time,
@@ -253,8 +302,9 @@ class _Conn:
         yielded = False
         idle_since = None  # when this thread first had nothing else to run
         polls = 0
+        polling = _polling().tasks if budget else set()
         while budget:
-            if trio.lowlevel.current_statistics().tasks_runnable:
+            if _runnable_tasks():
                 message = ep.try_recv(0.0, copy)  # the time belongs to the runnable tasks
                 if message is not None or polls >= _BUSY_POLLS:
                     break
@@ -266,7 +316,12 @@ class _Conn:
                 message = ep.try_recv(min(_POLL_SLICE, left) if left > 0 else 0.0, copy)
                 if message is not None or left <= 0:
                     break
-            await trio.lowlevel.checkpoint()
+            task = trio.lowlevel.current_task()
+            polling.add(task)
+            try:
+                await trio.lowlevel.checkpoint()
+            finally:
+                polling.discard(task)
             yielded = True
             polls += 1
             if self._closed:  # by another task while this one polled: as a parked wait reports it

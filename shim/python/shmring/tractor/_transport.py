@@ -149,13 +149,18 @@ class MsgpackShmStream(MsgpackTransport):
         if not self._native:
             return await super().send(msg, strict_types=strict_types, hide_tb=hide_tb)
         __tracebackhide__ = hide_tb
-        # tractor's send lock, taken without a schedule point when free (the
-        # channel send below is this call's checkpoint); FIFO when contended.
+        # tractor's send lock, as its own transports take it: acquiring is a
+        # schedule point *before* the message leaves, and tractor's programs
+        # rely on that order (test_task_broadcasting: a task started just
+        # before a send subscribes before the answer can arrive). It is
+        # skipped only when the lock is free and nothing but shmring receives
+        # between polls could run at it: they would only poll again.
         lock = self._send_lock
-        if lock.locked():
-            await lock.acquire()
-        else:
-            lock.acquire_nowait()
+        if lock.locked() or not shm_trio.only_polls_runnable():
+            async with lock:
+                await self._send_unlocked(msg, strict_types)
+            return
+        lock.acquire_nowait()
         try:
             await self._send_unlocked(msg, strict_types)
         finally:
