@@ -10,6 +10,7 @@ import pytest
 import trio
 
 import shmring.trio as st
+from shmring import _waiting as wait
 
 
 class CountingEndpoint:
@@ -45,23 +46,27 @@ def send_later(channel, delay, data=b"late"):
 
 
 def test_the_poll_budget_follows_the_waits_and_probes_when_they_run_long(monkeypatch):
-    monkeypatch.setattr(st, "_FIXED_SPIN", None)
-    a, b = st.open_pair()
-    conn = b._conn
-    conn._typical_wait = 0.0
-    assert conn._poll_budget() == pytest.approx(st._POLL_SLICE)
-    conn._typical_wait = 50e-6
-    assert conn._poll_budget() == pytest.approx(2 * 50e-6 + st._POLL_SLICE)
-    conn._typical_wait = st._SPIN_CAP * 0.9
-    assert conn._poll_budget() == st._SPIN_CAP
-    # Waits longer than the cap: park at once, except one probe in _PROBE_EVERY.
-    conn._typical_wait = st._SPIN_CAP * 2
-    budgets = [conn._poll_budget() for _ in range(st._PROBE_EVERY * 3)]
-    assert budgets.count(st._SPIN_CAP) == 3 and budgets.count(0.0) == len(budgets) - 3
+    monkeypatch.setattr(wait, "FIXED_SPIN", None)
+    estimate = wait.WaitEstimate()
+    assert estimate.poll_budget() == pytest.approx(wait.POLL_SLICE)
+    estimate.typical = 50e-6
+    assert estimate.poll_budget() == pytest.approx(2 * 50e-6 + wait.POLL_SLICE)
+    estimate.typical = wait.SPIN_CAP * 0.9
+    assert estimate.poll_budget() == wait.SPIN_CAP
+    # Waits longer than the cap: park at once, except one probe in PROBE_EVERY.
+    estimate.typical = wait.SPIN_CAP * 2
+    budgets = [estimate.poll_budget() for _ in range(wait.PROBE_EVERY * 3)]
+    assert budgets.count(wait.SPIN_CAP) == 3 and budgets.count(0.0) == len(budgets) - 3
+    # One long wait turns polling off; a probe that catches a quick message turns it back on.
+    estimate.typical = 50e-6
+    estimate.note(1.0, parked=True)
+    assert estimate.typical > wait.SPIN_CAP and estimate.typical <= wait.LONG_WAIT
+    estimate.note(30e-6, parked=False)
+    assert estimate.typical == pytest.approx(30e-6)
 
 
 async def test_a_peer_that_answers_within_the_budget_is_caught_without_parking(monkeypatch):
-    monkeypatch.setattr(st, "_FIXED_SPIN", 2.0)  # far longer than the 20 ms the thread takes
+    monkeypatch.setattr(wait, "FIXED_SPIN", 2.0)  # far longer than the 20 ms the thread takes
     a, b, counter = counting_pair()
     thread = send_later(a._conn, 0.02)
     with trio.fail_after(30):
@@ -71,7 +76,7 @@ async def test_a_peer_that_answers_within_the_budget_is_caught_without_parking(m
 
 
 async def test_spin_zero_parks_at_once_and_still_receives(monkeypatch):
-    monkeypatch.setattr(st, "_FIXED_SPIN", 0.0)
+    monkeypatch.setattr(wait, "FIXED_SPIN", 0.0)
     a, b, counter = counting_pair()
     thread = send_later(a._conn, 0.02)
     with trio.fail_after(30):
@@ -81,7 +86,7 @@ async def test_spin_zero_parks_at_once_and_still_receives(monkeypatch):
 
 
 async def test_a_long_wait_turns_polling_off_and_an_idle_wait_costs_no_cpu(monkeypatch):
-    monkeypatch.setattr(st, "_FIXED_SPIN", None)
+    monkeypatch.setattr(wait, "FIXED_SPIN", None)
     a, b, counter = counting_pair()
     # Quick traffic first (the estimate then says: poll), then a 0.4 s silence.
     for i in range(200):
@@ -96,11 +101,11 @@ async def test_a_long_wait_turns_polling_off_and_an_idle_wait_costs_no_cpu(monke
     assert counter.parks == 1
     # Polling the whole silence would cost ~0.4 s of CPU; a park costs ~none.
     assert cpu < wall / 4, (cpu, wall)
-    assert b._conn._typical_wait > st._SPIN_CAP  # the next waits park at once (but for probes)
+    assert b._conn._estimate.typical > wait.SPIN_CAP  # the next waits park at once (but for probes)
 
 
 async def test_a_receive_cancelled_while_polling_consumes_nothing(monkeypatch):
-    monkeypatch.setattr(st, "_FIXED_SPIN", 2.0)
+    monkeypatch.setattr(wait, "FIXED_SPIN", 2.0)
     a, b = st.open_pair()
     with trio.move_on_after(0.01) as scope:
         await b.receive()
@@ -112,20 +117,20 @@ async def test_a_receive_cancelled_while_polling_consumes_nothing(monkeypatch):
 @pytest.mark.parametrize("text, expected", [("", None), ("0", 0.0), (" 0.001 ", 0.001), ("1", 1.0)])
 def test_the_spin_setting_is_read_from_the_environment(monkeypatch, text, expected):
     monkeypatch.setenv("SHMRING_TRIO_SPIN", text)
-    assert st._spin_setting_from_env() == expected
+    assert wait.spin_setting_from_env() == expected
 
 
 @pytest.mark.parametrize("text", ["fast", "-0.1", "2", "nan"])
 def test_a_bad_spin_setting_is_refused_naming_the_variable(monkeypatch, text):
     monkeypatch.setenv("SHMRING_TRIO_SPIN", text)
     with pytest.raises(ValueError, match="SHMRING_TRIO_SPIN"):
-        st._spin_setting_from_env()
+        wait.spin_setting_from_env()
 
 
 async def test_closing_from_another_task_while_polling_says_so_as_a_parked_wait_does(monkeypatch):
     # tractor tells "another task closed this fd" apart from its own use of a
     # closed channel (it re-raises only the first): a poll must say the same.
-    monkeypatch.setattr(st, "_FIXED_SPIN", 2.0)
+    monkeypatch.setattr(wait, "FIXED_SPIN", 2.0)
     a, b = st.open_pair()
     async with trio.open_nursery() as nursery:
 
@@ -139,25 +144,25 @@ async def test_closing_from_another_task_while_polling_says_so_as_a_parked_wait_
 
 
 async def test_the_runnable_count_is_trios():
-    assert st._runnable_tasks() == trio.lowlevel.current_statistics().tasks_runnable == 0
+    assert wait.runnable_tasks() == trio.lowlevel.current_statistics().tasks_runnable == 0
     async with trio.open_nursery() as nursery:
         nursery.start_soon(trio.sleep, 0)
         nursery.start_soon(trio.sleep, 0)
-        assert st._runnable_tasks() == trio.lowlevel.current_statistics().tasks_runnable == 2
+        assert wait.runnable_tasks() == trio.lowlevel.current_statistics().tasks_runnable == 2
 
 
 async def test_only_polling_receives_runnable_is_told_apart_from_other_runnable_tasks(monkeypatch):
     # tractor's send skips its lock's schedule point only when nothing but
     # polls could run at it (shmring/tractor/_transport.py).
-    monkeypatch.setattr(st, "_FIXED_SPIN", 2.0)
+    monkeypatch.setattr(wait, "FIXED_SPIN", 2.0)
     a, b = st.open_pair()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(b.receive)
         with trio.fail_after(30):
-            while not st._polling().tasks:  # until it found nothing and waits between polls
+            while not wait.polling_tasks():  # until it found nothing and waits between polls
                 await trio.lowlevel.checkpoint()
-        assert st.only_polls_runnable()
+        assert wait.only_polls_runnable()
         nursery.start_soon(trio.sleep, 0)
-        assert not st.only_polls_runnable()
+        assert not wait.only_polls_runnable()
         await a.send(b"done")
-    assert not st._polling().tasks
+    assert not wait.polling_tasks()

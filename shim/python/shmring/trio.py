@@ -50,7 +50,7 @@ from typing import Any
 
 import trio
 
-from . import _core
+from . import _core, _waiting
 
 __all__ = [
     "ByteStream",
@@ -64,91 +64,6 @@ __all__ = [
     "open_stream_listener",
     "open_stream_pair",
 ]
-
-# How a receive waits (one policy, _Conn._await_message): when the ring is
-# empty it polls -- a try between other tasks' turns while any is runnable,
-# and once none is (the thread would go idle), spinning in C with the GIL
-# released -- and parks on the descriptor only when the idle spin budget runs
-# out. A message found while polling costs no system call on either side (the
-# sender rings the eventfd only for a parked reader). The budget adapts to
-# the traffic: twice the typical recent idle wait, up to _SPIN_CAP; nothing
-# once idle waits run longer (an idle channel, a slow peer), then only every
-# _PROBE_EVERY-th wait polls, to notice when the peer is quick again. So an
-# idle channel costs no CPU, and a busy one rarely wakes through the kernel.
-_SPIN_CAP = 250e-6
-_POLL_SLICE = 20e-6  # one C spin between schedule points
-_WAIT_WEIGHT = 0.25  # of the newest wait in the running estimate
-_PROBE_EVERY = 16
-_BUSY_POLLS = 64  # tries between other tasks' turns before parking among busy tasks
-_LONG_WAIT = 8 * _SPIN_CAP  # a longer wait counts as this long: one turns polling off
-
-
-def _spin_setting_from_env() -> float | None:
-    """SHMRING_TRIO_SPIN=<seconds>: a fixed poll budget instead of the adaptive
-    one (0 never polls: lowest CPU; e.g. 0.001 is a latency mode that keeps a
-    core busy while waiting, up to 1 ms per wait)."""
-    text = os.environ.get("SHMRING_TRIO_SPIN", "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"SHMRING_TRIO_SPIN must be a number of seconds, not {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"SHMRING_TRIO_SPIN must be from 0 to 1 second, not {text!r}")
-    return value
-
-
-_FIXED_SPIN = _spin_setting_from_env()
-
-
-def _run_queue() -> Any:
-    """This trio run's queue of runnable tasks (trio keeps it on its runner),
-    or None if this trio keeps it elsewhere. ``current_statistics()`` gives its
-    length too, but also counts the I/O manager's registrations on each call,
-    and this is asked on every poll and every tractor send."""
-    try:
-        return trio.lowlevel.current_task()._runner.runq  # type: ignore[attr-defined]
-    except AttributeError:
-        return None
-
-
-def _runnable_tasks() -> int:
-    runq = _run_queue()
-    return len(runq) if runq is not None else trio.lowlevel.current_statistics().tasks_runnable
-
-
-class _Polling:
-    """The receives of this trio run that are between two polls right now
-    (each waits in the run queue at its schedule point)."""
-
-    def __init__(self) -> None:
-        self.tasks: set[trio.lowlevel.Task] = set()
-
-
-_POLLING: trio.lowlevel.RunVar[_Polling] = trio.lowlevel.RunVar("shmring_polling")
-
-
-def _polling() -> _Polling:
-    try:
-        return _POLLING.get()
-    except LookupError:
-        state = _Polling()
-        _POLLING.set(state)
-        return state
-
-
-def only_polls_runnable() -> bool:
-    """True if every task in this trio run's queue is a shmring receive
-    between two polls: a schedule point now would only let them poll again,
-    so a caller that owes one before acting (tractor's send lock) may skip
-    it. False when that cannot be known."""
-    runq = _run_queue()
-    if runq is None:
-        return False
-    polling = _polling().tasks
-    return all(task in polling for task in runq)
-
 
 # A message larger than the ring's free space is written in several steps. If
 # the sending task is cancelled after the first step, the rest is still sent,
@@ -185,8 +100,7 @@ class _Conn:
         self._closed = False
         self._sending = False
         self._receiving = False
-        self._typical_wait = 0.0  # seconds; running estimate of a receive's idle wait
-        self._probe_in = _PROBE_EVERY  # waits until the next poll while polling does not pay
+        self._estimate = _waiting.WaitEstimate()  # how long this side's receives wait
 
     # --- guards -----------------------------------------------------------
 
@@ -294,26 +208,26 @@ class _Conn:
             self._receiving = False
 
     async def _await_message(self, copy: bool) -> Buffer:
-        """The ring was empty: poll while that pays, then park (see _SPIN_CAP).
+        """The ring was empty: poll while that pays, then park (shmring._waiting).
         Cancelled while polling or parked: nothing was consumed."""
         ep = self.endpoint
-        budget = self._poll_budget()
+        budget = self._estimate.poll_budget()
         message = None
         yielded = False
         idle_since = None  # when this thread first had nothing else to run
         polls = 0
-        polling = _polling().tasks if budget else set()
+        polling = _waiting.polling_tasks() if budget else set()
         while budget:
-            if _runnable_tasks():
+            if _waiting.runnable_tasks():
                 message = ep.try_recv(0.0, copy)  # the time belongs to the runnable tasks
-                if message is not None or polls >= _BUSY_POLLS:
+                if message is not None or polls >= _waiting.BUSY_POLLS:
                     break
             else:
                 now = time.perf_counter()
                 if idle_since is None:
                     idle_since = now
                 left = idle_since + budget - now
-                message = ep.try_recv(min(_POLL_SLICE, left) if left > 0 else 0.0, copy)
+                message = ep.try_recv(min(_waiting.POLL_SLICE, left) if left > 0 else 0.0, copy)
                 if message is not None or left <= 0:
                     break
             task = trio.lowlevel.current_task()
@@ -337,29 +251,14 @@ class _Conn:
             # How long the thread sat idle for it (none: it came while other
             # tasks ran; unknown after polling among busy tasks: count it long).
             if idle_since is not None:
-                waited = min(time.perf_counter() - idle_since, _LONG_WAIT)
+                self._estimate.note(time.perf_counter() - idle_since, parked)
             else:
-                waited = 0.0 if polls < _BUSY_POLLS else _LONG_WAIT
-            if not parked and self._typical_wait > _SPIN_CAP:
-                self._typical_wait = waited  # a probe caught it: the peer is quick again
-            else:
-                self._typical_wait += _WAIT_WEIGHT * (waited - self._typical_wait)
+                self._estimate.note(0.0 if polls < _waiting.BUSY_POLLS else _waiting.LONG_WAIT, parked)
         if not yielded:
             await trio.lowlevel.cancel_shielded_checkpoint()
         # Otherwise the wait was this call's schedule point (as in trio's own
         # socket receives): none more.
         return message
-
-    def _poll_budget(self) -> float:
-        if _FIXED_SPIN is not None:
-            return _FIXED_SPIN
-        if self._typical_wait <= _SPIN_CAP:
-            return min(_SPIN_CAP, 2 * self._typical_wait + _POLL_SLICE)
-        self._probe_in -= 1
-        if self._probe_in > 0:
-            return 0.0
-        self._probe_in = _PROBE_EVERY
-        return _SPIN_CAP
 
     # --- closing ------------------------------------------------------------
 

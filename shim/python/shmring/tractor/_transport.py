@@ -28,6 +28,7 @@ from tractor.ipc._transport import MsgpackTransport
 from tractor.msg import _ctxvar_MsgCodec
 from tractor.msg import types as msgtypes
 
+from .. import _waiting
 from .. import trio as shm_trio
 from ._address import ShmAddress, connect_stream
 
@@ -156,7 +157,7 @@ class MsgpackShmStream(MsgpackTransport):
         # skipped only when the lock is free and nothing but shmring receives
         # between polls could run at it: they would only poll again.
         lock = self._send_lock
-        if lock.locked() or not shm_trio.only_polls_runnable():
+        if lock.locked() or not _waiting.only_polls_runnable():
             async with lock:
                 await self._send_unlocked(msg, strict_types)
             return
