@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""The whole benchmark suite: runs the C++ suite (bench/suite_bench), the trio
-benchmark and the spawn benchmark, prints a summary with the design's
-targets, and optionally writes JSON records and a report with charts.
+"""The whole benchmark suite: runs the C++ suite (bench/suite_bench), the
+ratio targets' two sides in alternation (bench/paired.py), the trio benchmark
+and the spawn benchmark, prints a summary with the design's targets (met,
+MISSED, or noisy when the data cannot decide), and optionally writes JSON
+records and a report with charts.
 
     python bench/suite.py [--quick] [--json FILE] [--report DIR] [--binary PATH]
 
@@ -26,6 +28,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+
+import paired
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -220,6 +224,18 @@ def verdict(got, op, want) -> str:
     return "met" if ok else "MISSED"
 
 
+def judged(records, label, got, op, want, unit) -> tuple[str, str]:
+    """A target's measured text and verdict: from its alternating pairs when
+    bench/paired.py measured it (median [quartiles], met / MISSED / noisy),
+    else from the suite's own medians."""
+    paired_rec = next((r for r in records if r["transport"] == "paired" and r["mode"] == label), None)
+    if paired_rec is not None:
+        return (f"{paired_rec['value']:.2f}x [{paired_rec['low']:.2f}-{paired_rec['high']:.2f}]",
+                paired_rec["verdict"])
+    shown = "-" if got is None else f"{got:.3f}{unit}" if got < 0.1 else f"{got:.2f}{unit}"
+    return shown, verdict(got, op, want)
+
+
 def fmt_ns(ns):
     if ns is None:
         return "-"
@@ -283,10 +299,12 @@ def summary_lines(records, machine) -> list[str]:
     if typed:
         lines += ["", f"{'typed layer and actors (round trip p50)':62} {'median':>18} {'/ raw':>7}"]
         lines += [f"{what:62} {value:>18} {ratio:>7}" for what, value, ratio in typed]
-    lines += ["", f"{'target':52} {'measured':>10} {'target':>10}  verdict"]
+    lines += ["", f"{'target':52} {'measured':>20} {'target':>10}  verdict"]
     for label, got, op, want, unit in targets(records):
-        shown = "-" if got is None else f"{got:.3f}{unit}" if got < 0.1 else f"{got:.2f}{unit}"
-        lines.append(f"{label:52} {shown:>10} {op + ' ' + str(want) + unit:>10}  {verdict(got, op, want)}")
+        shown, said = judged(records, label, got, op, want, unit)
+        lines.append(f"{label:52} {shown:>20} {op + ' ' + str(want) + unit:>10}  {said}")
+    lines.append("(ratios with [quartiles] come from alternating runs of their two sides, bench/paired.py; "
+                 "'noisy': the quartiles straddle the target)")
     return lines
 
 
@@ -351,12 +369,15 @@ def write_report(directory: str, records: list[dict], machine: dict) -> None:
           "`--json FILE` writes one record per measurement.", "",
           "![round trip](img/round_trip_latency.png)", "", "![throughput](img/throughput_bytes.png)", "",
           "![message rate](img/throughput_messages.png)", "", "## Targets", "",
+          "A ratio between two C++ benchmarks is judged from alternating runs of its two sides (A B A B ..., "
+          "one ratio per pair, until the ratios settle or a time cap; `bench/paired.py`): median [quartiles], "
+          "and *noisy* when the quartiles straddle the target.", "",
           "| target | measured | target | verdict |", "|---|---|---|---|"]
     missed = []
     for label, got, op, want, unit in targets(records):
-        shown = "-" if got is None else f"{got:.3f}{unit}" if got < 0.1 else f"{got:.2f}{unit}"
-        md.append(f"| {label} | {shown} | {op} {want}{unit} | {verdict(got, op, want)} |")
-        if verdict(got, op, want) == "MISSED":
+        shown, said = judged(records, label, got, op, want, unit)
+        md.append(f"| {label} | {shown} | {op} {want}{unit} | {said} |")
+        if said == "MISSED":
             missed.append(label)
     explained = [MISSED_NOTES[m] for m in missed if m in MISSED_NOTES]
     if explained:
@@ -443,6 +464,8 @@ def main() -> None:
     started = time.monotonic()
     progress(f"C++ suite ({'quick' if args.quick else 'full'}: {len(sizes)} sizes, {reps} repetitions)")
     context, records = run_cpp(args.binary, sizes, reps, min_time)
+    progress("ratio targets, their two sides alternating")
+    records += paired.records(paired.measure(args.binary, args.quick, progress))
     typed_binary = os.path.join(os.path.dirname(args.binary), "typed_bench")
     if os.path.exists(typed_binary):
         progress("typed messages and actors")

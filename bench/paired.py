@@ -1,0 +1,128 @@
+"""Ratio verdicts that a noisy machine cannot flip.
+
+A ratio target compares two benchmarks of the C++ suite (shmring against the
+atomic floor, a socketpair against shmring, ...). Measured once each, minutes
+apart, a shared 2-vCPU VM can move either side by 10x (a neighbour's burst,
+a spinning thread that lands on its peer's CPU), and the verdict flips from
+run to run. Here the two sides are measured in alternation, A B A B ..., one
+ratio per adjacent pair, so that a slow minute falls on both; rounds go on
+until the ratios agree (their middle half within SPREAD_GOAL of the median)
+or the time cap is reached. The verdict is "met" or "MISSED" only when the
+whole middle half of the ratios lies on one side of the target, and "noisy"
+when it straddles it: the data cannot decide, and saying so beats a coin.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+SPREAD_GOAL = 0.10  # the middle half of the ratios within +-10% of their median
+MIN_ROUNDS = 5
+
+
+@dataclass
+class Pair:
+    label: str
+    numerator: str  # a Google Benchmark name of suite_bench
+    denominator: str
+    counter: str  # "p50_ns", "items_per_second", "bytes_per_second"
+    op: str  # "<=" or ">="
+    target: float
+    ratios: list[float] = field(default_factory=list)
+
+
+def pairs() -> list[Pair]:
+    """The design's ratio targets between two C++ benchmarks (bench/suite.py's targets)."""
+    rt = lambda transport, mode, size: f"rt/{transport}/{mode}/{size}/{size}/real_time"  # noqa: E731
+    st = lambda transport, mode, size: f"stream/{transport}/{mode}/{size}/{size}/real_time"  # noqa: E731
+    return [
+        Pair("spinning round trip / atomic floor (threads)", rt("shmring-threads", "spin", 64),
+             rt("atomic-floor", "spin", 8), "p50_ns", "<=", 1.5),
+        Pair("spinning round trip / atomic floor (processes)", rt("shmring-processes", "spin", 64),
+             rt("atomic-floor", "spin", 8), "p50_ns", "<=", 1.5),
+        Pair("Unix socketpair / shmring spinning round trip", rt("unix-socketpair", "block", 64),
+             rt("shmring-processes", "spin", 64), "p50_ns", ">=", 15),
+        Pair("Boost message_queue / shmring spinning round trip", rt("boost-message-queue", "block", 64),
+             rt("shmring-processes", "spin", 64), "p50_ns", ">=", 15),
+        Pair("parked round trip / Unix socketpair", rt("shmring-processes", "block", 64),
+             rt("unix-socketpair", "block", 64), "p50_ns", "<=", 1.0),
+        Pair("streaming 64 B / Unix socketpair", st("shmring-threads", "spin", 64),
+             st("unix-socketpair", "block", 64), "items_per_second", ">=", 10),
+        Pair("streaming 64 KiB / one-thread memcpy", st("shmring-threads", "spin", 65536),
+             st("memcpy", "one-thread", 65536), "bytes_per_second", ">=", 0.7),
+    ]
+
+
+def run_one(binary: str, name: str, min_time: float) -> dict | None:
+    """One run of one benchmark: its Google Benchmark record (None if it failed)."""
+    size = name.split("/")[3]
+    out = subprocess.run([binary, f"--sizes={size}", f"--benchmark_filter=^{name}$",
+                          f"--benchmark_min_time={min_time}", "--benchmark_format=json"],
+                         capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        return None
+    runs = [b for b in json.loads(out.stdout)["benchmarks"] if not b.get("error_occurred")]
+    return runs[0] if runs else None
+
+
+def middle_half(values: list[float]) -> tuple[float, float]:
+    """The first and third quartiles."""
+    if len(values) < 2:
+        return values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q3
+
+
+def settled(ratios: list[float]) -> bool:
+    if len(ratios) < MIN_ROUNDS:
+        return False
+    low, high = middle_half(ratios)
+    med = statistics.median(ratios)
+    return (high - low) / 2 <= SPREAD_GOAL * med
+
+
+def verdict(pair: Pair) -> str:
+    if not pair.ratios:
+        return "not measured"
+    low, high = middle_half(pair.ratios)
+    if pair.op == "<=":
+        return "met" if high <= pair.target else "MISSED" if low > pair.target else "noisy"
+    return "met" if low >= pair.target else "MISSED" if high < pair.target else "noisy"
+
+
+def measure(binary: str, quick: bool, progress=print) -> list[Pair]:
+    """Alternates each pair's two benchmarks until their ratios settle or the cap."""
+    min_time, cap_s, max_rounds = (0.02, 20.0, 15) if quick else (0.05, 60.0, 31)
+    result = pairs()
+    for pair in result:
+        started = time.monotonic()
+        while len(pair.ratios) < max_rounds and time.monotonic() - started < cap_s:
+            a = run_one(binary, pair.numerator, min_time)
+            b = run_one(binary, pair.denominator, min_time)
+            if a is None or b is None or not b.get(pair.counter) or pair.counter not in a:
+                break
+            pair.ratios.append(a[pair.counter] / b[pair.counter])
+            if settled(pair.ratios):
+                break
+        if pair.ratios:
+            low, high = middle_half(pair.ratios)
+            progress(f"  {pair.label}: {statistics.median(pair.ratios):.2f}x [{low:.2f}-{high:.2f}] from "
+                     f"{len(pair.ratios)} alternating rounds in {time.monotonic() - started:.0f} s -> {verdict(pair)}")
+    return result
+
+
+def records(result: list[Pair]) -> list[dict]:
+    """The paired ratios as suite records (transport 'paired', the label as mode)."""
+    out = []
+    for pair in result:
+        if not pair.ratios:
+            continue
+        low, high = middle_half(pair.ratios)
+        out.append({"transport": "paired", "mode": pair.label, "size": 0, "metric": "ratio",
+                    "value": statistics.median(pair.ratios), "spread": (high - low) / 2, "low": low, "high": high,
+                    "unit": "x", "repetitions": len(pair.ratios), "verdict": verdict(pair)})
+    return out
