@@ -33,6 +33,7 @@ class Pair:
     op: str  # "<=" or ">="
     target: float
     ratios: list[float] = field(default_factory=list)
+    set_aside: int = 0  # rounds dropped because the hypervisor stole CPU meanwhile
 
 
 def pairs() -> list[Pair]:
@@ -57,16 +58,34 @@ def pairs() -> list[Pair]:
     ]
 
 
-def run_one(binary: str, name: str, min_time: float) -> dict | None:
-    """One run of one benchmark: its Google Benchmark record (None if it failed)."""
+def cpu_jiffies() -> tuple[int, int]:
+    """(all, steal) jiffies of every CPU since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+
+
+# A round whose runs lost more than this share of the CPUs to the hypervisor
+# (steal time: another guest ran on our vCPUs) is set aside: a spinning
+# benchmark whose peer's vCPU is stolen waits for it whole time slices (the
+# 724 us "spinning" round trips of a bad minute were that).
+STEAL_LIMIT = 0.05
+
+
+def run_one(binary: str, name: str, min_time: float) -> tuple[dict | None, float]:
+    """One run of one benchmark: its Google Benchmark record (None if it
+    failed) and the share of CPU time stolen from this VM meanwhile."""
     size = name.split("/")[3]
+    total0, steal0 = cpu_jiffies()
     out = subprocess.run([binary, f"--sizes={size}", f"--benchmark_filter=^{name}$",
                           f"--benchmark_min_time={min_time}", "--benchmark_format=json"],
                          capture_output=True, text=True, timeout=120)
+    total1, steal1 = cpu_jiffies()
+    stolen = (steal1 - steal0) / max(1, total1 - total0)
     if out.returncode != 0:
-        return None
+        return None, stolen
     runs = [b for b in json.loads(out.stdout)["benchmarks"] if not b.get("error_occurred")]
-    return runs[0] if runs else None
+    return (runs[0] if runs else None), stolen
 
 
 def middle_half(values: list[float]) -> tuple[float, float]:
@@ -87,7 +106,9 @@ def settled(ratios: list[float]) -> bool:
 
 def verdict(pair: Pair) -> str:
     if not pair.ratios:
-        return "not measured"
+        return "noisy" if pair.set_aside else "not measured"
+    if len(pair.ratios) < MIN_ROUNDS:
+        return "noisy"  # too few rounds the machine left alone
     low, high = middle_half(pair.ratios)
     if pair.op == "<=":
         return "met" if high <= pair.target else "MISSED" if low > pair.target else "noisy"
@@ -101,17 +122,24 @@ def measure(binary: str, quick: bool, progress=print) -> list[Pair]:
     for pair in result:
         started = time.monotonic()
         while len(pair.ratios) < max_rounds and time.monotonic() - started < cap_s:
-            a = run_one(binary, pair.numerator, min_time)
-            b = run_one(binary, pair.denominator, min_time)
+            a, stolen_a = run_one(binary, pair.numerator, min_time)
+            b, stolen_b = run_one(binary, pair.denominator, min_time)
             if a is None or b is None or not b.get(pair.counter) or pair.counter not in a:
                 break
+            if max(stolen_a, stolen_b) > STEAL_LIMIT:
+                pair.set_aside += 1
+                continue
             pair.ratios.append(a[pair.counter] / b[pair.counter])
             if settled(pair.ratios):
                 break
+        aside = f", {pair.set_aside} set aside (CPU stolen by the hypervisor)" if pair.set_aside else ""
         if pair.ratios:
             low, high = middle_half(pair.ratios)
             progress(f"  {pair.label}: {statistics.median(pair.ratios):.2f}x [{low:.2f}-{high:.2f}] from "
-                     f"{len(pair.ratios)} alternating rounds in {time.monotonic() - started:.0f} s -> {verdict(pair)}")
+                     f"{len(pair.ratios)} alternating rounds{aside} in {time.monotonic() - started:.0f} s "
+                     f"-> {verdict(pair)}")
+        else:
+            progress(f"  {pair.label}: no usable round{aside}")
     return result
 
 
@@ -124,5 +152,6 @@ def records(result: list[Pair]) -> list[dict]:
         low, high = middle_half(pair.ratios)
         out.append({"transport": "paired", "mode": pair.label, "size": 0, "metric": "ratio",
                     "value": statistics.median(pair.ratios), "spread": (high - low) / 2, "low": low, "high": high,
-                    "unit": "x", "repetitions": len(pair.ratios), "verdict": verdict(pair)})
+                    "unit": "x", "repetitions": len(pair.ratios), "set_aside": pair.set_aside,
+                    "verdict": verdict(pair)})
     return out

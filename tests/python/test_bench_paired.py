@@ -1,0 +1,40 @@
+"""bench/paired.py's judgement of a ratio target from alternating rounds
+(pure logic: no benchmark runs here)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+
+import paired  # noqa: E402
+
+
+def pair(op, target, ratios, set_aside=0):
+    p = paired.Pair("t", "rt/a/spin/64/64/real_time", "rt/b/spin/8/8/real_time", "p50_ns", op, target)
+    p.ratios, p.set_aside = list(ratios), set_aside
+    return p
+
+
+def test_a_verdict_needs_the_whole_middle_half_on_one_side_of_the_target():
+    assert paired.verdict(pair("<=", 1.5, [1.2, 1.3, 1.25, 1.28, 9.0])) == "met"  # one wild round cannot flip it
+    assert paired.verdict(pair("<=", 1.5, [1.7, 1.8, 1.75, 0.2, 1.72])) == "MISSED"
+    assert paired.verdict(pair("<=", 1.5, [1.2, 1.8, 1.4, 1.6, 1.3, 1.7])) == "noisy"
+    assert paired.verdict(pair(">=", 10, [11, 12, 11.5, 11.8, 1.0])) == "met"
+    assert paired.verdict(pair(">=", 10, [8, 9, 8.5, 9.5, 30])) == "MISSED"
+
+
+def test_too_few_rounds_or_only_disturbed_ones_are_noisy():
+    assert paired.verdict(pair("<=", 1.5, [1.2, 1.2])) == "noisy"
+    assert paired.verdict(pair("<=", 1.5, [], set_aside=4)) == "noisy"
+    assert paired.verdict(pair("<=", 1.5, [])) == "not measured"
+
+
+def test_rounds_settle_once_the_quartiles_are_close():
+    assert not paired.settled([1.0, 1.0, 1.0, 1.0])  # fewer than MIN_ROUNDS
+    assert paired.settled([1.00, 1.02, 0.99, 1.01, 1.00])
+    assert not paired.settled([1.0, 1.5, 0.7, 1.3, 0.8])
+
+
+def test_the_steal_share_is_read_from_proc_stat():
+    total, steal = paired.cpu_jiffies()
+    assert total > 0 and 0 <= steal <= total
