@@ -15,6 +15,8 @@ when it straddles it: the data cannot decide, and saying so beats a coin.
 from __future__ import annotations
 
 import json
+import os
+import resource
 import statistics
 import subprocess
 import time
@@ -33,7 +35,7 @@ class Pair:
     op: str  # "<=" or ">="
     target: float
     ratios: list[float] = field(default_factory=list)
-    set_aside: int = 0  # rounds dropped because the hypervisor stole CPU meanwhile
+    set_aside: int = 0  # rounds dropped because the CPUs were not the benchmark's alone meanwhile
 
 
 def pairs() -> list[Pair]:
@@ -58,11 +60,18 @@ def pairs() -> list[Pair]:
     ]
 
 
-def cpu_jiffies() -> tuple[int, int]:
-    """(all, steal) jiffies of every CPU since boot, from /proc/stat."""
+def cpu_jiffies() -> tuple[int, int, int]:
+    """(all, busy, steal) jiffies of every CPU since boot, from /proc/stat
+    (busy: everything but idle and iowait)."""
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
-    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+    total = sum(fields[:8])
+    return total, total - fields[3] - fields[4], fields[7] if len(fields) > 7 else 0
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # A round whose runs lost more than this share of the CPUs to the hypervisor
@@ -70,22 +79,32 @@ def cpu_jiffies() -> tuple[int, int]:
 # benchmark whose peer's vCPU is stolen waits for it whole time slices (the
 # 724 us "spinning" round trips of a bad minute were that).
 STEAL_LIMIT = 0.05
+# Likewise a round during which other processes of this machine used more
+# than this share of the CPUs (busy time not spent by the benchmark itself):
+# a spinning thread that shares its CPU with someone else's waits for it.
+FOREIGN_LIMIT = 0.10
 
 
 def run_one(binary: str, name: str, min_time: float) -> tuple[dict | None, float]:
     """One run of one benchmark: its Google Benchmark record (None if it
-    failed) and the share of CPU time stolen from this VM meanwhile."""
+    failed), and the share of the CPUs it did not have to itself meanwhile
+    (stolen by the hypervisor, or used by other processes)."""
     size = name.split("/")[3]
-    total0, steal0 = cpu_jiffies()
+    total0, busy0, steal0 = cpu_jiffies()
+    ours0 = children_cpu_seconds()
     out = subprocess.run([binary, f"--sizes={size}", f"--benchmark_filter=^{name}$",
                           f"--benchmark_min_time={min_time}", "--benchmark_format=json"],
                          capture_output=True, text=True, timeout=120)
-    total1, steal1 = cpu_jiffies()
-    stolen = (steal1 - steal0) / max(1, total1 - total0)
+    total1, busy1, steal1 = cpu_jiffies()
+    elapsed = max(1, total1 - total0)
+    stolen = (steal1 - steal0) / elapsed
+    ours = (children_cpu_seconds() - ours0) * os.sysconf("SC_CLK_TCK")
+    foreign = max(0.0, (busy1 - busy0) - (steal1 - steal0) - ours) / elapsed
+    disturbed = max(stolen / STEAL_LIMIT, foreign / FOREIGN_LIMIT)
     if out.returncode != 0:
-        return None, stolen
+        return None, disturbed
     runs = [b for b in json.loads(out.stdout)["benchmarks"] if not b.get("error_occurred")]
-    return (runs[0] if runs else None), stolen
+    return (runs[0] if runs else None), disturbed
 
 
 def middle_half(values: list[float]) -> tuple[float, float]:
@@ -122,17 +141,17 @@ def measure(binary: str, quick: bool, progress=print) -> list[Pair]:
     for pair in result:
         started = time.monotonic()
         while len(pair.ratios) < max_rounds and time.monotonic() - started < cap_s:
-            a, stolen_a = run_one(binary, pair.numerator, min_time)
-            b, stolen_b = run_one(binary, pair.denominator, min_time)
+            a, disturbed_a = run_one(binary, pair.numerator, min_time)
+            b, disturbed_b = run_one(binary, pair.denominator, min_time)
             if a is None or b is None or not b.get(pair.counter) or pair.counter not in a:
                 break
-            if max(stolen_a, stolen_b) > STEAL_LIMIT:
+            if max(disturbed_a, disturbed_b) > 1.0:  # over STEAL_LIMIT or FOREIGN_LIMIT
                 pair.set_aside += 1
                 continue
             pair.ratios.append(a[pair.counter] / b[pair.counter])
             if settled(pair.ratios):
                 break
-        aside = f", {pair.set_aside} set aside (CPU stolen by the hypervisor)" if pair.set_aside else ""
+        aside = f", {pair.set_aside} set aside (CPU taken by the hypervisor or other processes)" if pair.set_aside else ""
         if pair.ratios:
             low, high = middle_half(pair.ratios)
             progress(f"  {pair.label}: {statistics.median(pair.ratios):.2f}x [{low:.2f}-{high:.2f}] from "

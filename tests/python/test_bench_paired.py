@@ -35,6 +35,6 @@ def test_rounds_settle_once_the_quartiles_are_close():
     assert not paired.settled([1.0, 1.5, 0.7, 1.3, 0.8])
 
 
-def test_the_steal_share_is_read_from_proc_stat():
-    total, steal = paired.cpu_jiffies()
-    assert total > 0 and 0 <= steal <= total
+def test_the_cpu_shares_are_read_from_proc_stat():
+    total, busy, steal = paired.cpu_jiffies()
+    assert total > 0 and 0 <= steal <= busy <= total
