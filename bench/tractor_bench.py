@@ -41,11 +41,6 @@ except ImportError:
     tractor = None
 
 
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def usage_now() -> tuple[float, float, int]:
     """User seconds, system seconds, voluntary context switches (sleeps) of this process."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -82,17 +77,17 @@ if tractor is not None:
         return usage_since(start)
 
     @tractor.context
-    async def sink(ctx: tractor.Context, window: int) -> float:
-        """Takes a one-way stream, acking every `window` messages; returns the CPU time it used."""
+    async def sink(ctx: tractor.Context, window: int) -> list[float]:
+        """Takes a one-way stream, acking every `window` messages; returns what it used (usage_since)."""
         await ctx.started()
-        cpu = cpu_seconds()
+        start = usage_now()
         async with ctx.open_stream() as stream:
             count = 0
             async for _ in stream:
                 count += 1
                 if count % window == 0:
                     await stream.send(count)
-        return cpu_seconds() - cpu
+        return usage_since(start)
 
 
 # ---------------------------------------------------------------------------
@@ -156,7 +151,7 @@ def measure(transport: str, plan: dict) -> dict:
                             await stream.send(payload)
                         await stream.receive()
 
-                cpu = cpu_seconds()
+                start = usage_now()
                 await burst(window * 8)  # warm-up
                 sent = window * 8
                 for _ in range(plan["reps"]):
@@ -164,9 +159,9 @@ def measure(transport: str, plan: dict) -> dict:
                     await burst(messages)
                     out[key].append(messages // window * window / (time.perf_counter() - t0))
                     sent += messages // window * window
-                root_cpu = cpu_seconds() - cpu
-            child_cpu = await ctx.wait_for_result()
-        out[key + "_cpu_us"] = (root_cpu + child_cpu) / sent * 1e6
+                root = usage_since(start)
+            child = await ctx.wait_for_result()
+        out[key + "_cpu_us"] = (sum(root[:2]) + sum(child[:2])) / sent * 1e6
 
     async def main() -> dict:
         out: dict = {"round_trip_us": [], "stream64_per_s": [], "mib_per_s": []}
@@ -301,21 +296,26 @@ def run_passes(plan: dict, passes: int) -> dict[str, dict]:
     return results
 
 
+# Issue 12's targets: (label, numerator, denominator, metric, op, target).
+TARGETS = (
+    ("round trip shm/uds", "shm", "uds", "round_trip_us", "<=", 0.67),
+    ("round trip shm/tcp", "shm", "tcp", "round_trip_us", "<=", 0.8),
+    ("64 B streaming rate shm/uds", "shm", "uds", "stream64_per_s", ">=", 2),
+    ("1 MiB throughput shm/uds", "shm", "uds", "mib_per_s", ">=", 2),
+)
+
+
 def verdicts(results: dict[str, dict], layer: dict) -> list[tuple[str, float, str, bool]]:
-    med = {t: {k: statistics.median(v) for k, v in r.items() if not isinstance(v[0], list)} for t, r in results.items()}
-    out = []
-    if {"shm", "uds", "tcp"} <= med.keys():
-        shm, uds, tcp = med["shm"], med["uds"], med["tcp"]
-        out.append(("round trip shm/uds", shm["round_trip_us"] / uds["round_trip_us"], "<= 0.67",
-                    shm["round_trip_us"] / uds["round_trip_us"] <= 0.67))
-        out.append(("round trip shm/tcp", shm["round_trip_us"] / tcp["round_trip_us"], "<= 0.8",
-                    shm["round_trip_us"] / tcp["round_trip_us"] <= 0.8))
-        out.append(("64 B streaming rate shm/uds", shm["stream64_per_s"] / uds["stream64_per_s"], ">= 2",
-                    shm["stream64_per_s"] / uds["stream64_per_s"] >= 2))
-        out.append(("1 MiB throughput shm/uds", shm["mib_per_s"] / uds["mib_per_s"], ">= 2",
-                    shm["mib_per_s"] / uds["mib_per_s"] >= 2))
-    native, raw = statistics.median(layer["native"]), statistics.median(layer["raw"])
-    out.append(("transport alone / channel+codec floor", native / raw, "<= 1.2", native / raw <= 1.2))
+    def median(transport: str, metric: str) -> float:
+        return statistics.median(results[transport][metric])
+
+    def judged(label: str, ratio: float, op: str, target: float) -> tuple[str, float, str, bool]:
+        return label, ratio, f"{op} {target}", ratio <= target if op == "<=" else ratio >= target
+
+    out = [judged(label, median(a, metric) / median(b, metric), op, target)
+           for label, a, b, metric, op, target in TARGETS if a in results and b in results]
+    floor_ratio = statistics.median(layer["native"]) / statistics.median(layer["raw"])
+    out.append(judged("transport alone / channel+codec floor", floor_ratio, "<=", 1.2))
     return out
 
 

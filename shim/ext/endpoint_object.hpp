@@ -4,9 +4,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include <vector>
-
 #include <chrono>
+#include <vector>
 
 #include "module_state.hpp"
 #include "shmring/shmring.hpp"

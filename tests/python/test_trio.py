@@ -11,6 +11,7 @@ import trio.testing
 
 import shmring
 import shmring.trio as st
+from shmring import _waiting
 
 
 async def test_messages_round_trip_over_a_channel_pair():
@@ -63,7 +64,12 @@ async def test_local_close_raises_closed_resource_error_with_trios_messages():
         await a.receive()
 
 
-async def test_closing_from_another_task_wakes_a_waiting_receive():
+# tractor tells "another task closed this fd" apart from its own use of a
+# closed channel (it re-raises only the first): a receive parked on the
+# descriptor and one still polling (a fixed 2 s budget) must say the same.
+@pytest.mark.parametrize("poll_budget", [None, 2.0], ids=["adaptive", "polling"])
+async def test_closing_from_another_task_wakes_a_waiting_receive(monkeypatch, poll_budget):
+    monkeypatch.setattr(_waiting, "FIXED_SPIN", poll_budget)
     a, b = st.open_pair()
     async with trio.open_nursery() as nursery:
 
@@ -72,7 +78,7 @@ async def test_closing_from_another_task_wakes_a_waiting_receive():
             await b.aclose()
 
         nursery.start_soon(closer)
-        with pytest.raises(trio.ClosedResourceError, match="another task closed this fd"):
+        with trio.fail_after(30), pytest.raises(trio.ClosedResourceError, match="another task closed this fd"):
             await b.receive()
 
 

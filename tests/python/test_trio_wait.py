@@ -127,22 +127,6 @@ def test_a_bad_spin_setting_is_refused_naming_the_variable(monkeypatch, text):
         wait.spin_setting_from_env()
 
 
-async def test_closing_from_another_task_while_polling_says_so_as_a_parked_wait_does(monkeypatch):
-    # tractor tells "another task closed this fd" apart from its own use of a
-    # closed channel (it re-raises only the first): a poll must say the same.
-    monkeypatch.setattr(wait, "FIXED_SPIN", 2.0)
-    a, b = st.open_pair()
-    async with trio.open_nursery() as nursery:
-
-        async def closer():
-            await trio.sleep(0.02)
-            await b.aclose()
-
-        nursery.start_soon(closer)
-        with trio.fail_after(30), pytest.raises(trio.ClosedResourceError, match="another task closed this fd"):
-            await b.receive()
-
-
 async def test_the_runnable_count_is_trios():
     assert wait.runnable_tasks() == trio.lowlevel.current_statistics().tasks_runnable == 0
     async with trio.open_nursery() as nursery:

@@ -152,7 +152,6 @@ class alignas(kCacheLine) EndpointCore {
   std::uint64_t reserved_bytes_ = 0;
   bool send_wait_unanswered_ = false;  // prepare_send_wait parked and nothing was written since
 
-
   // Receiver thread only.
   alignas(kCacheLine) std::vector<std::byte> assembly_;
   std::uint64_t assembly_total_ = 0;

@@ -63,25 +63,19 @@ def runnable_tasks() -> int:
     return len(runq) if runq is not None else trio.lowlevel.current_statistics().tasks_runnable
 
 
-class _Polling:
-    """The receives of this trio run that are between two polls right now
-    (each waits in the run queue at its schedule point)."""
-
-    def __init__(self) -> None:
-        self.tasks: set[trio.lowlevel.Task] = set()
-
-
-_POLLING: trio.lowlevel.RunVar[_Polling] = trio.lowlevel.RunVar("shmring_polling")
+# The receives of each trio run that are between two polls right now (each
+# waits in the run queue at its schedule point); they add and remove themselves.
+_POLLING: trio.lowlevel.RunVar[set[trio.lowlevel.Task]] = trio.lowlevel.RunVar("shmring_polling")
 
 
 def polling_tasks() -> set[trio.lowlevel.Task]:
-    """This run's receives between two polls (they add and remove themselves)."""
+    """This run's receives between two polls."""
     try:
-        return _POLLING.get().tasks
+        return _POLLING.get()
     except LookupError:
-        state = _Polling()
-        _POLLING.set(state)
-        return state.tasks
+        tasks: set[trio.lowlevel.Task] = set()
+        _POLLING.set(tasks)
+        return tasks
 
 
 def only_polls_runnable() -> bool:

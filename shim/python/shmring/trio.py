@@ -216,6 +216,7 @@ class _Conn:
         yielded = False
         idle_since = None  # when this thread first had nothing else to run
         polls = 0
+        task = trio.lowlevel.current_task()
         polling = _waiting.polling_tasks() if budget else set()
         while budget:
             if _waiting.runnable_tasks():
@@ -230,7 +231,6 @@ class _Conn:
                 message = ep.try_recv(min(_waiting.POLL_SLICE, left) if left > 0 else 0.0, copy)
                 if message is not None or left <= 0:
                     break
-            task = trio.lowlevel.current_task()
             polling.add(task)
             try:
                 await trio.lowlevel.checkpoint()

@@ -38,14 +38,9 @@ class MemoizedStructs:
         key = type(type_or_instance) if isinstance(type_or_instance, self._struct) else type_or_instance
         try:
             return self._fields[key]
-        except (KeyError, TypeError):  # not seen yet, or an unhashable argument
-            pass
-        result = self._structs.fields(key)  # raises TypeError for a non-Struct, as msgspec does; not remembered
-        try:
-            self._fields[key] = result
-        except TypeError:
-            pass
-        return result
+        except KeyError:  # not seen yet; a non-Struct raises TypeError here, as msgspec does
+            result = self._fields[key] = self._structs.fields(key)
+            return result
 
     def __getattr__(self, name: str) -> Any:  # FieldInfo, asdict, replace, ...
         return getattr(self._structs, name)
