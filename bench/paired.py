@@ -26,6 +26,40 @@ SPREAD_GOAL = 0.10  # the middle half of the ratios within +-10% of their median
 MIN_ROUNDS = 5
 
 
+@dataclass(frozen=True)
+class Side:
+    """One side of a ratio: a benchmark of suite_bench."""
+
+    kind: str  # "rt" or "stream"
+    transport: str
+    mode: str
+    size: int
+
+    def benchmark(self) -> str:
+        return f"{self.kind}/{self.transport}/{self.mode}/{self.size}/{self.size}/real_time"
+
+
+# The design's ratio targets between two C++ benchmarks, in one table that
+# bench/suite.py reads too: (label, numerator, denominator, Google Benchmark
+# counter, op, target).
+RATIO_TARGETS = (
+    ("spinning round trip / atomic floor (threads)", Side("rt", "shmring-threads", "spin", 64),
+     Side("rt", "atomic-floor", "spin", 8), "p50_ns", "<=", 1.5),
+    ("spinning round trip / atomic floor (processes)", Side("rt", "shmring-processes", "spin", 64),
+     Side("rt", "atomic-floor", "spin", 8), "p50_ns", "<=", 1.5),
+    ("Unix socketpair / shmring spinning round trip", Side("rt", "unix-socketpair", "block", 64),
+     Side("rt", "shmring-processes", "spin", 64), "p50_ns", ">=", 15),
+    ("Boost message_queue / shmring spinning round trip", Side("rt", "boost-message-queue", "block", 64),
+     Side("rt", "shmring-processes", "spin", 64), "p50_ns", ">=", 15),
+    ("parked round trip / Unix socketpair", Side("rt", "shmring-processes", "block", 64),
+     Side("rt", "unix-socketpair", "block", 64), "p50_ns", "<=", 1.0),
+    ("streaming 64 B / Unix socketpair", Side("stream", "shmring-threads", "spin", 64),
+     Side("stream", "unix-socketpair", "block", 64), "items_per_second", ">=", 10),
+    ("streaming 64 KiB / one-thread memcpy", Side("stream", "shmring-threads", "spin", 65536),
+     Side("stream", "memcpy", "one-thread", 65536), "bytes_per_second", ">=", 0.7),
+)
+
+
 @dataclass
 class Pair:
     label: str
@@ -39,25 +73,8 @@ class Pair:
 
 
 def pairs() -> list[Pair]:
-    """The design's ratio targets between two C++ benchmarks (bench/suite.py's targets)."""
-    rt = lambda transport, mode, size: f"rt/{transport}/{mode}/{size}/{size}/real_time"  # noqa: E731
-    st = lambda transport, mode, size: f"stream/{transport}/{mode}/{size}/{size}/real_time"  # noqa: E731
-    return [
-        Pair("spinning round trip / atomic floor (threads)", rt("shmring-threads", "spin", 64),
-             rt("atomic-floor", "spin", 8), "p50_ns", "<=", 1.5),
-        Pair("spinning round trip / atomic floor (processes)", rt("shmring-processes", "spin", 64),
-             rt("atomic-floor", "spin", 8), "p50_ns", "<=", 1.5),
-        Pair("Unix socketpair / shmring spinning round trip", rt("unix-socketpair", "block", 64),
-             rt("shmring-processes", "spin", 64), "p50_ns", ">=", 15),
-        Pair("Boost message_queue / shmring spinning round trip", rt("boost-message-queue", "block", 64),
-             rt("shmring-processes", "spin", 64), "p50_ns", ">=", 15),
-        Pair("parked round trip / Unix socketpair", rt("shmring-processes", "block", 64),
-             rt("unix-socketpair", "block", 64), "p50_ns", "<=", 1.0),
-        Pair("streaming 64 B / Unix socketpair", st("shmring-threads", "spin", 64),
-             st("unix-socketpair", "block", 64), "items_per_second", ">=", 10),
-        Pair("streaming 64 KiB / one-thread memcpy", st("shmring-threads", "spin", 65536),
-             st("memcpy", "one-thread", 65536), "bytes_per_second", ">=", 0.7),
-    ]
+    return [Pair(label, a.benchmark(), b.benchmark(), counter, op, target)
+            for label, a, b, counter, op, target in RATIO_TARGETS]
 
 
 def cpu_jiffies() -> tuple[int, int, int]:
@@ -166,11 +183,12 @@ def records(result: list[Pair]) -> list[dict]:
     """The paired ratios as suite records (transport 'paired', the label as mode)."""
     out = []
     for pair in result:
-        if not pair.ratios:
-            continue
-        low, high = middle_half(pair.ratios)
+        if not pair.ratios and not pair.set_aside:
+            continue  # not measured (a benchmark failed): the suite's own medians stand
+        low, high = middle_half(pair.ratios) if pair.ratios else (None, None)
         out.append({"transport": "paired", "mode": pair.label, "size": 0, "metric": "ratio",
-                    "value": statistics.median(pair.ratios), "spread": (high - low) / 2, "low": low, "high": high,
+                    "value": statistics.median(pair.ratios) if pair.ratios else None,
+                    "spread": (high - low) / 2 if pair.ratios else None, "low": low, "high": high,
                     "unit": "x", "repetitions": len(pair.ratios), "set_aside": pair.set_aside,
                     "verdict": verdict(pair)})
     return out

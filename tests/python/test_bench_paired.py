@@ -38,3 +38,9 @@ def test_rounds_settle_once_the_quartiles_are_close():
 def test_the_cpu_shares_are_read_from_proc_stat():
     total, busy, steal = paired.cpu_jiffies()
     assert total > 0 and 0 <= steal <= busy <= total
+
+
+def test_a_pair_whose_every_round_was_set_aside_reads_noisy_not_the_suites_median():
+    (record,) = paired.records([pair("<=", 1.5, [], set_aside=7)])
+    assert record["verdict"] == "noisy" and record["value"] is None and record["set_aside"] == 7
+    assert paired.records([pair("<=", 1.5, [])]) == []  # not measured at all: nothing to say
