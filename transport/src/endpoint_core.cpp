@@ -277,6 +277,11 @@ void EndpointCore::flush() {
 
 void EndpointCore::publish_and_wake() {
   tx_.publish_withheld();
+  if (replying_.load(std::memory_order_relaxed)) {
+    replying_.store(false, std::memory_order_relaxed);
+    tx_.demote_since(published_tail_);
+  }
+  published_tail_ = tx_.tail();
   if (tx_.reader_needs_wake()) eventfd_ring(channel_->wake[peer_][kRecvWake].get());
 }
 
@@ -389,7 +394,10 @@ Status EndpointCore::try_peek(std::span<const std::byte>& out) {
     case Peeked::none: break;
   }
   const Status st = next_message(out);
-  if (st == Status::ok) recv_wait_unanswered_ = false;
+  if (st == Status::ok) {
+    recv_wait_unanswered_ = false;
+    if (!replying_.load(std::memory_order_relaxed)) replying_.store(true, std::memory_order_relaxed);
+  }
   return st;
 }
 

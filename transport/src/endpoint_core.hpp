@@ -151,6 +151,12 @@ class alignas(kCacheLine) EndpointCore {
   bool reserved_ = false;
   std::uint64_t reserved_bytes_ = 0;
   bool send_wait_unanswered_ = false;  // prepare_send_wait parked and nothing was written since
+  std::uint64_t published_tail_ = 0;   // the ring position up to which frames are published
+  // Set by the receiver when a message arrives, cleared by the sender when it
+  // publishes: a publication that follows a receive is a reply, which the
+  // peer most likely spins on, so its lines are demoted (RingWriter::
+  // demote_since). A hint only, and the two halves may be two threads: relaxed.
+  std::atomic<bool> replying_{false};
 
   // Receiver thread only.
   alignas(kCacheLine) std::vector<std::byte> assembly_;

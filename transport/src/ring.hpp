@@ -39,6 +39,7 @@
 #include <string>
 
 #include "layout.hpp"
+#include "platform.hpp"
 
 namespace shmring::detail {
 
@@ -120,6 +121,23 @@ class RingWriter {
     }
     tail_ = next;
     pad_ = 0;
+  }
+
+  // Pushes the frames written since position `from` toward the reader: their
+  // cache lines, and the line of the zeroed header slot after them, are
+  // demoted to the shared cache, so a reader spinning on them loads from there
+  // instead of snooping this core (a 64 B reply spans two lines; measured
+  // 1.65x -> ~1.35x the one-line floor). Only for up to kDemoteMaxBytes: a
+  // large frame is read long after it is written, and a streaming writer must
+  // not call it at all (it writes on into the same lines, and each demotion
+  // then costs a reload: 64 B streaming measured 2-4x slower).
+  static constexpr std::uint64_t kDemoteMaxBytes = 4096;
+  void demote_since(std::uint64_t from) const {
+    if (tail_ - from > kDemoteMaxBytes) return;
+    const std::uint64_t end = tail_ + kFrameHeaderBytes;
+    for (std::uint64_t line = from & ~std::uint64_t{kCacheLine - 1}; line < end; line += kCacheLine) {
+      demote_cache_line(v_.data + (line & mask_));
+    }
   }
 
   // Makes a batch of withheld frames visible at once. Returns false if none was open.
