@@ -82,6 +82,17 @@ class Samples {
   std::uint64_t last_ = 0;
 };
 
+// A spinning benchmark needs its two sides on two CPUs: sharing one (a
+// taskset or cgroup that allows a single CPU), each hop waits for the other
+// side's time slice and a "spinning" round trip takes hundreds of
+// microseconds. The benchmarks refuse to run then rather than report that.
+inline bool two_cpus_allowed() {
+  cpu_set_t allowed;
+  return sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) >= 2;
+}
+inline constexpr const char* kNeedsTwoCpus =
+    "spinning needs two CPUs and this process may use only one (taskset or cgroup cpuset)";
+
 // Pins the calling thread to one CPU (round-robin over the allowed ones), so
 // the two sides of a round trip run on different cores. Returns false if the
 // machine has one CPU or refuses.

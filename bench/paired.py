@@ -57,6 +57,14 @@ RATIO_TARGETS = (
      Side("stream", "unix-socketpair", "block", 64), "items_per_second", ">=", 10),
     ("streaming 64 KiB / one-thread memcpy", Side("stream", "shmring-threads", "spin", 65536),
      Side("stream", "memcpy", "one-thread", 65536), "bytes_per_second", ">=", 0.7),
+    # The bare hardware for the same job: two threads handing 64 KiB over
+    # through 1 MiB of slots, copying in and out (suite_bench's copy floor).
+    ("streaming 64 KiB / cross-core copy floor", Side("stream", "shmring-threads", "spin", 65536),
+     Side("stream", "copy-floor", "two-threads", 65536), "bytes_per_second", ">=", 0.7),
+    ("round trip 128 KiB, processes / threads", Side("rt", "shmring-processes", "spin", 131072),
+     Side("rt", "shmring-threads", "spin", 131072), "p50_ns", "<=", 1.3),
+    ("round trip 4 MiB, processes / threads", Side("rt", "shmring-processes", "spin", 4 << 20),
+     Side("rt", "shmring-threads", "spin", 4 << 20), "p50_ns", "<=", 1.3),
 )
 
 

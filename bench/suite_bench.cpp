@@ -47,6 +47,7 @@ const std::vector<Kind>& kinds() {
 
 void round_trip(benchmark::State& state, const Kind& kind, bool spin) {
   const std::size_t n = static_cast<std::size_t>(state.range(0));
+  if (spin && !two_cpus_allowed()) return state.SkipWithError(kNeedsTwoCpus);
   try {
     Link link = kind.make(spin, n);
     PeerRunner peer(link, [n](End& e) { echo(e, n); });
@@ -72,6 +73,7 @@ void round_trip(benchmark::State& state, const Kind& kind, bool spin) {
 
 void stream(benchmark::State& state, const Kind& kind, bool spin) {
   const std::size_t n = static_cast<std::size_t>(state.range(0));
+  if (spin && !two_cpus_allowed()) return state.SkipWithError(kNeedsTwoCpus);
   try {
     Link link = kind.make(spin, n);
     PeerRunner peer(link, [n](End& e) { sink(e, n); });
@@ -92,6 +94,7 @@ void stream(benchmark::State& state, const Kind& kind, bool spin) {
 
 // The floor: two threads bouncing a counter through two cache lines.
 void atomic_floor(benchmark::State& state) {
+  if (!two_cpus_allowed()) return state.SkipWithError(kNeedsTwoCpus);
   struct alignas(64) Line {
     std::atomic<std::uint64_t> value{0};
   };
@@ -137,9 +140,65 @@ void memcpy_ceiling(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * state.range(0));
 }
 
+// The floor for moving bytes between two cores: one thread copies each
+// message into a slot, the other copies it out, and a flag per slot (on its
+// own cache line) hands it over. Slots fill 1 MiB, as shmring's default ring
+// does, so both see the same working set and the same cross-core traffic,
+// without any transport around it. One-thread memcpy (above) copies within
+// one core's caches, which a receiver on another core cannot match: it must
+// pull every line across.
+void cross_core_copy_floor(benchmark::State& state) {
+  if (!two_cpus_allowed()) return state.SkipWithError(kNeedsTwoCpus);
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  const std::size_t slots = std::max<std::size_t>(2, (std::size_t{1} << 20) / std::max<std::size_t>(n, 1));
+  struct alignas(64) Flag {
+    std::atomic<std::uint64_t> full{0};  // 0: the writer's; otherwise the message number, the reader's
+  };
+  std::vector<Flag> flags(slots);
+  std::vector<std::byte> area(slots * n + 64);
+  std::byte* base = area.data() + (64 - reinterpret_cast<std::uintptr_t>(area.data()) % 64) % 64;
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    pin_to_cpu(1);
+    std::vector<std::byte> out(n);
+    for (std::uint64_t next = 1;; ++next) {
+      Flag& f = flags[(next - 1) % slots];
+      // Acquire pairs with the writer's release: the slot's bytes are there.
+      while (f.full.load(std::memory_order_acquire) != next) {
+        if (done.load(std::memory_order_relaxed)) return;  // set once every slot was taken: nothing more comes
+        cpu_pause();
+      }
+      std::memcpy(out.data(), base + ((next - 1) % slots) * n, n);
+      benchmark::DoNotOptimize(out.data());
+      // Release: our reads of the slot happen before the writer reuses it.
+      f.full.store(0, std::memory_order_release);
+    }
+  });
+  pin_to_cpu(0);
+  const std::vector<std::byte> in(n, kData);
+  std::uint64_t sent = 0;
+  for (auto _ : state) {
+    ++sent;
+    Flag& f = flags[(sent - 1) % slots];
+    while (f.full.load(std::memory_order_acquire) != 0) cpu_pause();  // acquire: the reader is done with it
+    std::memcpy(base + ((sent - 1) % slots) * n, in.data(), n);
+    f.full.store(sent, std::memory_order_release);  // release: publishes the bytes just copied
+  }
+  // Wait until the reader took everything (in the time, as for the transports).
+  for (std::size_t i = 0; i < slots; ++i) {
+    while (flags[i].full.load(std::memory_order_acquire) != 0) cpu_pause();
+  }
+  done.store(true, std::memory_order_relaxed);  // relaxed: it publishes nothing, the flags did
+  reader.join();
+  unpin();
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+
 // shmring's batched publication: 32 messages per send_batch.
 void shmring_batched_stream(benchmark::State& state) {
   const std::size_t n = static_cast<std::size_t>(state.range(0));
+  if (!two_cpus_allowed()) return state.SkipWithError(kNeedsTwoCpus);
   auto [a, b] = make_pair(shmring_options(true));
   std::thread reader([&b] {
     pin_to_cpu(1);
@@ -262,6 +321,9 @@ void register_all(const std::vector<std::int64_t>& sizes) {
         ->Arg(n)
         ->UseRealTime();
     benchmark::RegisterBenchmark(("stream/memcpy/one-thread/" + std::to_string(n)).c_str(), memcpy_ceiling)->Arg(n)->UseRealTime();
+    benchmark::RegisterBenchmark(("stream/copy-floor/two-threads/" + std::to_string(n)).c_str(), cross_core_copy_floor)
+        ->Arg(n)
+        ->UseRealTime();
   }
 }
 
