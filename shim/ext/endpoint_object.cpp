@@ -280,6 +280,20 @@ PyObject* Endpoint_send(PyObject* op, PyObject* args, PyObject* kwargs) {
   Py_RETURN_NONE;
 }
 
+PyObject* Endpoint_flush(PyObject* op, PyObject* args, PyObject* kwargs) {
+  auto* self = as_endpoint(op);
+  static const char* keywords[] = {"timeout", nullptr};
+  PyObject* timeout_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:flush", const_cast<char**>(keywords), &timeout_obj)) return nullptr;
+  nanoseconds timeout;
+  Endpoint* ep = live(self, "flush");
+  if (ep == nullptr || !parse_timeout(timeout_obj, timeout) || !may_enter(self, false, "flush")) return nullptr;
+  BusyScope busy(self->sending);
+  const Status st = run_released(timeout, [&](nanoseconds left) { return ep->flush_pending_for(left); });
+  if (st != Status::ok) return fail(self, st, "flush");
+  Py_RETURN_NONE;
+}
+
 PyObject* Endpoint_try_send(PyObject* op, PyObject* arg) {
   auto* self = as_endpoint(op);
   Py_buffer buf;
@@ -345,10 +359,11 @@ PyObject* Endpoint_recv(PyObject* op, PyObject* args, PyObject* kwargs) {
 // many seconds with the GIL released before giving up (never parks).
 PyObject* Endpoint_try_recv(PyObject* op, PyObject* args, PyObject* kwargs) {
   static const char* keywords[] = {"spin", "copy", nullptr};
-  double spin = 0.0;
+  PyObject* spin_obj = nullptr;
   int copy = 1;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|dp:try_recv", const_cast<char**>(keywords), &spin, &copy)) return nullptr;
-  if (!(spin >= 0.0 && spin <= 1.0)) return PyErr_Format(PyExc_ValueError, "spin must be from 0 to 1 second, not %R", PyTuple_GET_ITEM(args, 0));
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|Op:try_recv", const_cast<char**>(keywords), &spin_obj, &copy)) return nullptr;
+  double spin = 0.0;
+  if (spin_obj != nullptr && !seconds_argument(spin_obj, "spin", 1.0, spin)) return nullptr;
   if (spin == 0.0) return recv_impl(op, Py_None, false, copy != 0);
   auto* self = as_endpoint(op);
   Endpoint* ep = live(self, "receive");
@@ -573,6 +588,11 @@ PyDoc_STRVAR(send_doc,
              "send(data, /, timeout=None)\n--\n\n"
              "Send one message (any bytes-like object), waiting for room if needed.\n\n"
              "Releases the GIL while it waits; Ctrl-C ends the wait with KeyboardInterrupt.\n"
+             "Returning means the message is accepted; TimeoutError means none of it went out (so\n"
+             "sending it again is right). A message larger than the ring that has begun when the\n"
+             "time runs out is accepted with its rest queued (has_pending_send): the next send()\n"
+             "or flush() sends it first. close() with a rest still queued aborts the channel, so\n"
+             "the peer never takes a torn message for a whole one: flush() first.\n"
              "Raises TooLargeError (nothing sent), TimeoutError, ClosedError, PeerClosedError,\n"
              "AbortedError, PeerDiedError, CorruptError, BusyError.");
 PyDoc_STRVAR(try_send_doc,
@@ -580,6 +600,10 @@ PyDoc_STRVAR(try_send_doc,
              "Send one message if it fits now: True if sent, False if the ring is full\n"
              "(nothing sent). A message larger than the ring is accepted once its first\n"
              "fragment fits; the rest goes out with the next send or try_flush().");
+PyDoc_STRVAR(flush_doc,
+             "flush(timeout=None)\n--\n\n"
+             "Send what is pending of a large message (after a TimeoutError, a KeyboardInterrupt\n"
+             "or try_send), waiting at most `timeout` (GIL released). Returns at once if nothing is.");
 PyDoc_STRVAR(try_flush_doc,
              "try_flush()\n--\n\n"
              "Send what is pending of a large message without waiting; True when nothing is left.");
@@ -636,6 +660,7 @@ PyMethodDef endpoint_methods[] = {
     {"send", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Endpoint_send)), METH_VARARGS | METH_KEYWORDS, send_doc},
     {"try_send", Endpoint_try_send, METH_O, try_send_doc},
     {"try_flush", Endpoint_try_flush, METH_NOARGS, try_flush_doc},
+    {"flush", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Endpoint_flush)), METH_VARARGS | METH_KEYWORDS, flush_doc},
     {"recv", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Endpoint_recv)), METH_VARARGS | METH_KEYWORDS, recv_doc},
     {"try_recv", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Endpoint_try_recv)), METH_VARARGS | METH_KEYWORDS,
      try_recv_doc},
@@ -727,63 +752,6 @@ std::size_t abort_all_endpoints(ModuleState* st, std::string_view reason) {
     ++n;
   }
   return n;
-}
-
-namespace {
-bool size_option(PyObject* value, const char* name, std::size_t& out) {
-  if (value == nullptr || value == Py_None) return true;
-  if (!PyLong_Check(value)) {
-    PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", name, Py_TYPE(value)->tp_name);
-    return false;
-  }
-  const long long v = PyLong_AsLongLong(value);
-  if (v == -1 && PyErr_Occurred()) return false;
-  if (v <= 0) {
-    PyErr_Format(PyExc_ValueError, "%s must be positive, not %lld", name, v);
-    return false;
-  }
-  out = static_cast<std::size_t>(v);
-  return true;
-}
-}  // namespace
-
-bool parse_options(PyObject* ring_bytes, PyObject* max_message_bytes, PyObject* spin, ChannelOptions& out) {
-  if (!size_option(ring_bytes, "ring_bytes", out.ring_bytes) ||
-      !size_option(max_message_bytes, "max_message_bytes", out.max_message_bytes)) {
-    return false;
-  }
-  if (spin != nullptr && spin != Py_None) {
-    const double s = PyFloat_AsDouble(spin);
-    if (s == -1.0 && PyErr_Occurred()) return false;
-    if (!std::isfinite(s) || s < 0 || s > 1.0) {
-      PyErr_Format(PyExc_ValueError, "spin must be a number of seconds from 0 to 1, not %R", spin);
-      return false;
-    }
-    out.spin_budget = nanoseconds(static_cast<long long>(s * 1e9));
-  }
-  return guarded([&] {
-    shmring::validate(out);
-    return true;
-  });
-}
-
-bool parse_timeout(PyObject* timeout, nanoseconds& out) {
-  if (timeout == nullptr || timeout == Py_None) {
-    out = nanoseconds{-1};
-    return true;
-  }
-  const double s = PyFloat_AsDouble(timeout);
-  if (s == -1.0 && PyErr_Occurred()) {
-    PyErr_Clear();
-    PyErr_Format(PyExc_TypeError, "timeout must be a number of seconds or None, not %.100s", Py_TYPE(timeout)->tp_name);
-    return false;
-  }
-  if (std::isnan(s) || s < 0) {
-    PyErr_Format(PyExc_ValueError, "timeout must be >= 0 seconds or None, not %R", timeout);
-    return false;
-  }
-  out = s > 1e9 ? nanoseconds{-1} : nanoseconds(static_cast<long long>(s * 1e9));
-  return true;
 }
 
 int wait_readable(int fd, nanoseconds timeout) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <vector>
 
+#include "arguments.hpp"
 #include "module_state.hpp"
 #include "shmring/shmring.hpp"
 
@@ -37,12 +38,6 @@ std::size_t abort_all_endpoints(ModuleState* st, std::string_view reason);
 
 // Wraps a C++ endpoint in a new Python Endpoint of this module.
 PyObject* wrap_endpoint(ModuleState* st, Endpoint endpoint);
-
-// Parses ring_bytes / max_message_bytes / spin keywords (any may be None).
-bool parse_options(PyObject* ring_bytes, PyObject* max_message_bytes, PyObject* spin, ChannelOptions& out);
-
-// Parses a timeout in seconds: None = forever (negative nanoseconds).
-bool parse_timeout(PyObject* timeout, std::chrono::nanoseconds& out);
 
 // Waits until `fd` is readable or the timeout passes, with the GIL released;
 // runs signal handlers if a signal interrupts the wait. Returns 1 ready,

@@ -21,16 +21,25 @@ PyObject* raise_status(ModuleState* st, Status status, const char* operation, Py
   }
   if (reason.empty()) {
     PyErr_Format(type, "cannot %s on %R: %s", operation, endpoint, what);
-  } else {
-    PyErr_Format(type, "cannot %s on %R: %s (%s)", operation, endpoint, what, reason.c_str());
+    return nullptr;
   }
+  // An abort reason is the peer's bytes: not UTF-8 is shown escaped.
+  PyObject* text = PyUnicode_DecodeUTF8(reason.data(), static_cast<Py_ssize_t>(reason.size()), "backslashreplace");
+  if (text == nullptr) return nullptr;
+  PyErr_Format(type, "cannot %s on %R: %s (%U)", operation, endpoint, what, text);
+  Py_DECREF(text);
   return nullptr;
 }
 
 PyObject* raise_setup_error(const shmring::Error& e) {
   // OSError(errno, text) becomes the errno's subclass: FileNotFoundError,
   // ConnectionRefusedError, PermissionError, TimeoutError...
-  PyObject* args = Py_BuildValue("(is)", e.code().value(), e.what());
+  // The text may carry a peer's words (a listener's refusal): bytes that are
+  // not UTF-8 are shown escaped, never a UnicodeDecodeError instead.
+  const std::string text = e.what();
+  PyObject* message = PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "backslashreplace");
+  if (message == nullptr) return nullptr;
+  PyObject* args = Py_BuildValue("(iN)", e.code().value(), message);
   if (args != nullptr) {
     PyErr_SetObject(PyExc_OSError, args);
     Py_DECREF(args);

@@ -16,13 +16,18 @@ using std::chrono::nanoseconds;
 
 struct ListenerObject {
   PyObject_HEAD
-  Listener* listener;  // owned; nullptr once closed
+  // Owned until dealloc, also after close(): another thread may be waiting on
+  // its fileno(), which close() makes readable and keeps open.
+  Listener* listener;
 };
 
 ListenerObject* as_listener(PyObject* op) { return reinterpret_cast<ListenerObject*>(op); }
 
 Listener* open_listener(ListenerObject* self) {
-  if (self->listener == nullptr) PyErr_Format(PyExc_OSError, "listener %R is closed", self);
+  if (self->listener == nullptr || self->listener->closed()) {
+    PyErr_Format(PyExc_OSError, "listener %R is closed", self);
+    return nullptr;
+  }
   return self->listener;
 }
 
@@ -107,8 +112,9 @@ PyObject* Listener_fileno(PyObject* op, PyObject*) {
 
 PyObject* Listener_close(PyObject* op, PyObject*) {
   auto* self = as_listener(op);
-  delete self->listener;  // stops listening, removes the socket path
-  self->listener = nullptr;
+  // Stops listening and removes the socket path; a thread blocked in accept()
+  // wakes (its fileno() turns readable) and raises "closed".
+  if (self->listener != nullptr) self->listener->close();
   Py_RETURN_NONE;
 }
 
@@ -120,7 +126,7 @@ PyObject* Listener_exit(PyObject* op, PyObject*) {
 
 PyObject* Listener_repr(PyObject* op) {
   auto* self = as_listener(op);
-  if (self->listener == nullptr) return PyUnicode_FromString("<shmring.Listener (closed)>");
+  if (self->listener == nullptr || self->listener->closed()) return PyUnicode_FromString("<shmring.Listener (closed)>");
   return PyUnicode_FromFormat("<shmring.Listener %s>", self->listener->path().c_str());
 }
 
@@ -141,7 +147,9 @@ PyObject* get_refused(PyObject* op, void*) {
 }
 PyObject* get_last_refusal(PyObject* op, void*) {
   Listener* l = open_listener(as_listener(op));
-  return l ? PyUnicode_FromString(l->last_refusal().c_str()) : nullptr;
+  if (l == nullptr) return nullptr;
+  const std::string text = l->last_refusal();  // may quote a peer's bytes
+  return PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "backslashreplace");
 }
 PyObject* Listener_next_expiry(PyObject* op, PyObject*) {
   Listener* l = open_listener(as_listener(op));
@@ -151,7 +159,10 @@ PyObject* Listener_next_expiry(PyObject* op, PyObject*) {
   return PyFloat_FromDouble(static_cast<double>(e.count()) / 1e9);
 }
 
-PyObject* get_closed(PyObject* op, void*) { return PyBool_FromLong(as_listener(op)->listener == nullptr); }
+PyObject* get_closed(PyObject* op, void*) {
+  const Listener* l = as_listener(op)->listener;
+  return PyBool_FromLong(l == nullptr || l->closed());
+}
 
 PyDoc_STRVAR(accept_doc,
              "accept(timeout=None)\n--\n\n"

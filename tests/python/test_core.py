@@ -242,7 +242,18 @@ def test_many_messages_between_threads_keep_their_order():
         (lambda: shmring.pair(max_message_bytes=-1), ValueError, "must be positive"),
         (lambda: shmring.pair(spin=-1), ValueError, "spin must be"),
         (lambda: shmring.pair()[0].send("text"), TypeError, "bytes-like"),
-        (lambda: shmring.pair()[0].recv(timeout=-1), ValueError, "timeout must be >= 0"),
+        (lambda: shmring.pair()[0].recv(timeout=-1), ValueError, "timeout must be from 0 to 1e\\+09 seconds, not -1"),
+        # Issue 14.7: each refusal names the parameter and the value.
+        (lambda: shmring.pair()[0].try_recv(spin=5.0), ValueError, "spin must be from 0 to 1 seconds, not 5.0"),
+        (lambda: shmring.pair()[0].try_recv(spin=float("nan")), ValueError, "spin must be .* not nan"),
+        (lambda: shmring.pair()[0].try_recv("x"), TypeError, "spin must be a number of seconds, not str"),
+        (lambda: shmring.pair(spin="a"), TypeError, "spin must be a number of seconds, not str"),
+        (lambda: shmring.pair(spin=True), TypeError, "spin must be a number of seconds, not bool"),
+        (lambda: shmring.pair(ring_bytes=True), TypeError, "ring_bytes must be an int, not bool"),
+        (lambda: shmring.pair()[0].recv(timeout=2e9), ValueError, "timeout must be from 0 to 1e\\+09 seconds, not 2000000000.0"),
+        (lambda: shmring.pair()[0].recv(timeout=True), TypeError, "timeout must be a number of seconds, not bool"),
+        (lambda: shmring.Listener(""), OSError, "the socket path is empty"),
+        (lambda: shmring.connect(""), OSError, "the socket path is empty"),
         (lambda: shmring.pair()[0].recv(timeout="soon"), TypeError, "timeout must be a number"),
         (lambda: shmring.pair()[0].recv_into(b"readonly"), TypeError, "read-write"),
         (lambda: shmring.pair()[0].prepare_send_wait(-3), ValueError, "byte count"),
@@ -255,6 +266,28 @@ def test_many_messages_between_threads_keep_their_order():
 def test_bad_arguments_raise_clear_errors(call, error, text):
     with pytest.raises(error, match=text):
         call()
+
+
+def test_an_infinite_timeout_means_no_limit():
+    a, b = shmring.pair()
+    a.send(b"x", timeout=float("inf"))
+    assert b.recv(timeout=float("inf")) == b"x"
+
+
+def test_a_listener_directory_may_be_a_symlink_to_a_private_directory(tmp_path):
+    # Issue 14.7: it was refused as "not a directory".
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with shmring.Listener(str(link / "s.sock")) as listener:
+        accepted = []
+        t = threading.Thread(target=lambda: accepted.append(listener.accept(timeout=10)))
+        t.start()
+        client = shmring.connect(str(link / "s.sock"))
+        t.join(10)
+        client.send(b"hi")
+        assert accepted[0].recv(timeout=10) == b"hi"
 
 
 def test_an_endpoint_can_be_detached_and_attached_once():

@@ -148,6 +148,19 @@ async def test_byte_stream_splits_messages_to_max_bytes_and_ends_with_empty_byte
     assert await b.receive_some() == b""
     with pytest.raises(ValueError):
         await b.receive_some(0)
+    # Issue 14.7: a wrong type is named, not "invalid literal for int()".
+    with pytest.raises(TypeError, match="max_bytes must be an int or None, not str"):
+        await b.receive_some("x")
+    with pytest.raises(TypeError, match="max_bytes must be an int or None, not bool"):
+        await b.receive_some(True)
+
+
+@pytest.mark.parametrize("timeout, error, text", [(-1, ValueError, "timeout must be >= 0 seconds, not -1"),
+                                                   (float("nan"), ValueError, "not nan"),
+                                                   ("soon", TypeError, "timeout must be a number of seconds, not str")])
+async def test_connect_refuses_a_bad_timeout(socket_path, timeout, error, text):
+    with pytest.raises(error, match=text):
+        await st.connect(socket_path, timeout=timeout)
 
 
 async def test_byte_stream_is_half_closeable():

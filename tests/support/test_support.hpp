@@ -82,6 +82,21 @@ inline pid_t fork_child(const std::function<int()>& body) {
   return pid;
 }
 
+// The eventfds this process holds (what a peer that received them by
+// SCM_RIGHTS could tamper with), found in /proc/self/fd.
+inline std::vector<int> open_eventfds() {
+  std::vector<int> fds;
+  for (int fd = 0; fd < 1024; ++fd) {
+    char link[64];
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    const auto n = ::readlink(proc.c_str(), link, sizeof link - 1);
+    if (n <= 0) continue;
+    link[n] = '\0';
+    if (std::strcmp(link, "anon_inode:[eventfd]") == 0) fds.push_back(fd);
+  }
+  return fds;
+}
+
 // Waits for a child; returns its exit code, or 128+signal if it was killed.
 inline int wait_child(pid_t pid) {
   int status = 0;

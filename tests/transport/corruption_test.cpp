@@ -297,5 +297,45 @@ TEST(AttachCorruption, wake_descriptor_that_is_not_an_eventfd) {
   }
 }
 
+// Issue 14.8: state words no transition produces are forged. They used to
+// read as a clean peer_closed although nobody closed.
+void forge_state(CorruptiblePair& sut, std::uint64_t bits) { sut.control().state.fetch_or(bits); }
+
+TEST(Corruption, state_word_with_the_peer_receive_closed_but_still_sending) {
+  CorruptiblePair sut;
+  forge_state(sut, detail::state::side_bits(0, detail::state::kRecvClosed));  // a is side 0
+  EXPECT_EQ(sut.pair.b.try_send(bytes_of("x")), Status::corrupt);
+  EXPECT_NE(sut.pair.b.reason().find("not one the protocol can produce"), std::string::npos) << sut.pair.b.reason();
+  EXPECT_EQ(sut.pair.a.state(), EndpointState::aborted);
+}
+
+TEST(Corruption, state_word_with_unknown_bits) {
+  CorruptiblePair sut;
+  forge_state(sut, std::uint64_t{1} << 40);
+  std::vector<std::byte> got;
+  EXPECT_EQ(sut.pair.b.try_recv(got), Status::corrupt);
+  EXPECT_EQ(sut.pair.b.state(), EndpointState::corrupt);
+}
+
+TEST(Corruption, state_word_saying_we_closed_when_we_did_not) {
+  CorruptiblePair sut;
+  using namespace detail::state;
+  forge_state(sut, side_bits(1, kSendClosed | kRecvClosed));  // b is side 1 and never closed
+  EXPECT_EQ(sut.pair.b.state(), EndpointState::corrupt);
+  EXPECT_EQ(sut.pair.b.try_send(bytes_of("x")), Status::corrupt);
+  EXPECT_NE(sut.pair.b.reason().find("this side stopped"), std::string::npos) << sut.pair.b.reason();
+}
+
+TEST(Corruption, a_real_close_still_reads_as_peer_closed) {
+  CorruptiblePair sut;
+  ASSERT_EQ(sut.pair.a.send(bytes_of("last")), Status::ok);
+  sut.pair.a.close();
+  std::vector<std::byte> got;
+  EXPECT_EQ(sut.pair.b.try_recv(got), Status::ok);
+  EXPECT_EQ(sut.pair.b.try_recv(got), Status::peer_closed);
+  EXPECT_EQ(sut.pair.b.try_send(bytes_of("x")), Status::peer_closed);
+  EXPECT_EQ(sut.pair.b.state(), EndpointState::peer_closed);
+}
+
 }  // namespace
 }  // namespace shmring

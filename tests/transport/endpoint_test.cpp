@@ -128,6 +128,36 @@ TEST(Endpoint, try_send_of_a_large_message_never_tears_it) {
   EXPECT_EQ(text_of(got), "next");
 }
 
+TEST(Endpoint, send_for_that_runs_out_of_time_midway_accepts_the_message_and_queues_the_rest) {
+  // Issue 14.4, the contract chosen: ok = accepted (the rest queued), timeout
+  // = nothing went out, so a caller that retries on timeout never duplicates.
+  auto [a, b] = make_pair(small_ring());
+  EXPECT_EQ(a.send_for(pattern(5000, 1), 0ms), Status::ok);  // room for its first fragments
+  EXPECT_TRUE(a.has_pending_send());
+  EXPECT_EQ(a.send_for(bytes_of("second"), 20ms), Status::timeout);  // the rest is not out: nothing of it went
+  std::vector<std::byte> got;
+  while (b.try_recv(got) == Status::would_block) {
+    ASSERT_TRUE(a.try_flush_pending() == Status::ok || a.has_pending_send());
+  }
+  EXPECT_EQ(got, pattern(5000, 1));
+  ASSERT_FALSE(a.has_pending_send());
+  EXPECT_EQ(b.try_recv(got), Status::would_block);  // "second" was not sent
+
+  const auto big = pattern(20'000, 3);
+  EXPECT_EQ(a.send_for(big, 20ms), Status::ok);  // nobody reads: the ring fills midway
+  EXPECT_TRUE(a.has_pending_send());
+  EXPECT_EQ(a.flush_pending_for(10ms), Status::timeout);  // still nobody reads
+  auto reader = std::async(std::launch::async, [&b] {
+    std::vector<std::byte> got;
+    return b.recv(got) == Status::ok ? got : std::vector<std::byte>{};
+  });
+  EXPECT_EQ(a.flush_pending_for(std::chrono::nanoseconds{-1}), Status::ok);
+  EXPECT_FALSE(a.has_pending_send());
+  EXPECT_EQ(reader.get(), big);  // whole, once
+  a.close();  // nothing pending: a clean close, not an abort
+  EXPECT_EQ(b.recv(got), Status::peer_closed);
+}
+
 TEST(Endpoint, too_large_message_is_refused_and_channel_stays_usable) {
   ChannelOptions o = small_ring();
   o.max_message_bytes = 1000;

@@ -3,8 +3,10 @@
 // where nobody listens, stale sockets, insecure directories, garbage peers.
 #include <gtest/gtest.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "endpoint_core.hpp"
 #include "handshake.hpp"
 #include "platform.hpp"
 #include "shmring/shmring.hpp"
@@ -171,6 +174,77 @@ TEST(Process, messages_a_peer_sent_before_dying_are_still_delivered_then_peer_di
   while ((st = ep.recv(got)) == Status::ok) ++delivered;
   EXPECT_EQ(st, Status::peer_died);
   EXPECT_GE(delivered, 3);
+}
+
+// Issue 14.3: our own fragmented send, torn because the peer died, must not
+// abort the channel and throw away the frames the peer sent before dying.
+TEST(Process, a_send_torn_by_the_peers_death_keeps_what_it_sent_readable) {
+  TempDir dir;
+  Listener listener(dir.file("victim.sock"));
+  Watchdog dog(60s);
+  const pid_t child = start_victim(dir.file("victim.sock"), /*fill_parent_ring=*/true);
+  Endpoint ep = accept_one(listener);
+  // Larger than the ring: it is fragmented and, as the child never reads,
+  // stays in the middle when the child dies.
+  const std::vector<std::byte> big(ep.options().ring_bytes * 2, std::byte{7});
+  auto blocked = std::async(std::launch::async, [&] { return ep.send(big); });
+  std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  EXPECT_EQ(blocked.get(), Status::peer_died);
+  testing::wait_child(child);
+  std::vector<std::byte> got;
+  int delivered = 0;
+  Status st;
+  while ((st = ep.recv(got)) == Status::ok) ++delivered;
+  EXPECT_EQ(st, Status::peer_died) << ep.reason();
+  EXPECT_GE(delivered, 3);
+  EXPECT_EQ(ep.state(), EndpointState::peer_died);
+}
+
+// Issue 14.1: the eventfds are open file descriptions shared with the peer.
+// A hostile peer clears O_NONBLOCK on them, saturates their counters and sets
+// the parked flags in shared memory; our timed receive must still time out,
+// a non-blocking send must not block, and the peer's death must be noticed.
+TEST(Process, a_peer_that_makes_the_eventfds_blocking_cannot_make_our_calls_block) {
+  TempDir dir;
+  Listener listener(dir.file("hostile.sock"));
+  Watchdog dog(60s, "a blocked eventfd read or write");
+  int tampered[2];
+  ASSERT_EQ(::pipe(tampered), 0);
+  const pid_t child = testing::fork_child([&] {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a failed test
+    ::close(tampered[0]);
+    Endpoint ep = connect(dir.file("hostile.sock"));
+    if (ep.send(bytes_of("ready")) != Status::ok) return 1;
+    std::this_thread::sleep_for(50ms);
+    for (const int fd : testing::open_eventfds()) {
+      std::uint64_t count;
+      (void)!::read(fd, &count, sizeof count);  // still non-blocking: to zero, then saturate
+      const std::uint64_t saturated = 0xfffffffffffffffeULL;
+      (void)!::write(fd, &saturated, sizeof saturated);
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    }
+    for (auto& ring : ep.core().control_for_tests()->ring) {
+      ring.reader_parked.store(1);
+      ring.writer_parked.store(1);
+    }
+    (void)!::write(tampered[1], "t", 1);
+    for (;;) ::pause();
+    return 0;
+  });
+  ::close(tampered[1]);
+  Endpoint ep = accept_one(listener);
+  std::vector<std::byte> got;
+  ASSERT_EQ(ep.recv(got), Status::ok);
+  char c;
+  ASSERT_EQ(::read(tampered[0], &c, 1), 1);
+  ::close(tampered[0]);
+  EXPECT_EQ(ep.recv_for(got, 200ms), Status::timeout);  // was: blocked in read() for ever
+  EXPECT_EQ(ep.recv_for(got, 50ms), Status::timeout);
+  EXPECT_EQ(ep.try_send(bytes_of("x")), Status::ok);  // was: blocked in write() on the saturated counter
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  EXPECT_EQ(ep.recv_for(got, 30s), Status::peer_died);
+  testing::wait_child(child);
 }
 
 TEST(Process, killing_peers_at_random_moments_leaves_nothing_in_dev_shm) {

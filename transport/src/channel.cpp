@@ -145,6 +145,9 @@ std::shared_ptr<ChannelResources> attach_channel(UniqueFd memory, UniqueFd (&wak
   for (int side = 0; side < 2; ++side) {
     for (int role = 0; role < 2; ++role) {
       if (!is_eventfd(wake[side][role].get())) bad_segment("wake-up descriptor " + std::to_string(side * 2 + role) + " is not an eventfd");
+      if (!is_nonblocking(wake[side][role].get())) {
+        bad_segment("wake-up descriptor " + std::to_string(side * 2 + role) + " is a blocking eventfd (O_NONBLOCK is required)");
+      }
       res->wake[side][role] = std::move(wake[side][role]);
     }
   }

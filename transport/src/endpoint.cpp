@@ -52,6 +52,7 @@ void Endpoint::commit(std::size_t n, bool flush) { core_->commit(n, flush); }
 void Endpoint::flush() { core_->flush(); }
 bool Endpoint::has_pending_send() const { return core_->has_pending_send(); }
 Status Endpoint::try_flush_pending() { return core_->try_flush_pending(); }
+Status Endpoint::flush_pending_for(std::chrono::nanoseconds timeout) { return core_->flush_pending_until(timeout); }
 
 Status Endpoint::recv(std::vector<std::byte>& out) { return core_->recv_until(out, kForever); }
 Status Endpoint::try_recv(std::vector<std::byte>& out) { return core_->try_recv(out); }

@@ -1,6 +1,7 @@
 #include "endpoint_core.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -50,23 +51,57 @@ EndpointCore::~EndpointCore() {
 
 // --- gates: may this side send / receive at all? -------------------------------
 
-Status EndpointCore::send_gate() const {
+// What the shared state word says that cannot be true: a word no transition
+// produces (state::is_impossible), or our own side's bits set although this
+// endpoint never closed (the bits are stored after local_, so local_ covers
+// them). "" if the word is believable.
+std::string EndpointCore::forged_state(std::uint64_t s) const {
+  char word[20];
+  std::snprintf(word, sizeof word, "%016llx", static_cast<unsigned long long>(s));
+  if (state::is_impossible(s)) return std::string("state word 0x") + word + " is not one the protocol can produce";
+  const std::uint32_t local = local_.load(std::memory_order_acquire);
+  if ((s & state::side_bits(side_, state::kSendClosed)) && !(local & kLocalSendClosed)) {
+    return std::string("state word 0x") + word + " says this side stopped sending, which it did not";
+  }
+  if ((s & state::side_bits(side_, state::kRecvClosed)) && !(local & kLocalClosed)) {
+    return std::string("state word 0x") + word + " says this side stopped receiving, which it did not";
+  }
+  return {};
+}
+
+// The state word, checked: a forged one makes the channel corrupt. Only a
+// word with bits set costs more than the load.
+std::uint64_t EndpointCore::checked_state(Status& st) {
+  // Acquire pairs with set_shared_state's release: a reader of kAborted sees the reason.
+  const std::uint64_t s = control_->state.load(std::memory_order_acquire);
+  st = Status::ok;
+  if (s != 0 && (s & state::kAborted) == 0) {
+    if (const std::string why = forged_state(s); !why.empty()) st = corrupt(why);
+  }
+  return s;
+}
+
+Status EndpointCore::send_gate() {
   const std::uint32_t local = local_.load(std::memory_order_acquire);
   if (local & kLocalCorrupt) return Status::corrupt;
   if (local & (kLocalClosed | kLocalSendClosed)) return Status::closed;
-  // Acquire pairs with set_shared_state's release: a reader of kAborted sees the reason.
-  const std::uint64_t s = control_->state.load(std::memory_order_acquire);
+  Status forged;
+  const std::uint64_t s = checked_state(forged);
+  if (forged != Status::ok) return forged;
   if (s & state::kAborted) return Status::aborted;
   if (s & state::side_bits(peer_, state::kRecvClosed)) return Status::peer_closed;
   if (local & kLocalPeerDead) return Status::peer_died;
   return Status::ok;
 }
 
-Status EndpointCore::recv_gate() const {
+Status EndpointCore::recv_gate() {
   const std::uint32_t local = local_.load(std::memory_order_acquire);
   if (local & kLocalCorrupt) return Status::corrupt;
   if (local & kLocalClosed) return Status::closed;
-  if (control_->state.load(std::memory_order_acquire) & state::kAborted) return Status::aborted;
+  Status forged;
+  const std::uint64_t s = checked_state(forged);
+  if (forged != Status::ok) return forged;
+  if (s & state::kAborted) return Status::aborted;
   return Status::ok;
 }
 
@@ -134,10 +169,20 @@ void EndpointCore::keep_rest(Outgoing& out) {
   pending_flag_.store(true, std::memory_order_release);
 }
 
+// Whether the peer could still read a message we leave unfinished: not when
+// it died or stopped receiving. Then a torn send is only our send's error, and
+// aborting would throw away what we can still read from it (docs/wire-format.md:
+// "remaining frames, then peer_died").
+bool EndpointCore::peer_may_read() const {
+  if (local_.load(std::memory_order_acquire) & kLocalPeerDead) return false;
+  return (control_->state.load(std::memory_order_acquire) & state::side_bits(peer_, state::kRecvClosed)) == 0;
+}
+
 // A fragmented message that cannot be finished must not look complete (or
-// like a clean EOF) to the peer: abort the channel saying why.
+// like a clean EOF) to a peer that still reads: abort the channel saying why.
 Status EndpointCore::abort_if_torn(Status st, const Outgoing& out) {
-  if (out.started && out.sent < out.size && is_final(st) && st != Status::aborted && st != Status::corrupt) {
+  if (out.started && out.sent < out.size && is_final(st) && st != Status::aborted && st != Status::corrupt &&
+      st != Status::peer_died && st != Status::peer_closed && peer_may_read()) {
     abort("endpoint stopped sending in the middle of a fragmented message (" + std::to_string(out.sent) + " of " +
           std::to_string(out.size) + " bytes sent): " + std::string(to_string(st)));
   }
@@ -193,7 +238,10 @@ Status EndpointCore::send_until(std::span<const std::byte> message, nanoseconds 
       },
       false, [&] { return next_payload(out); }, timeout);
   if ((st == Status::timeout || st == Status::interrupted) && out.started) {
-    keep_rest(out);  // the message has begun: it will be completed by the next send
+    // The message has begun: it is accepted, its rest queued for the next
+    // send (or flush). So a timeout always means "nothing of it went out",
+    // and a caller may simply send it again.
+    keep_rest(out);
     return Status::ok;
   }
   return st;
@@ -299,7 +347,9 @@ void EndpointCore::consume_frame() {
 Status EndpointCore::empty_status(bool& retry) {
   // Acquire pairs with the peer's release when it set its state bits: frames it
   // published before closing are visible, so has_data() below is conclusive.
-  const std::uint64_t s = control_->state.load(std::memory_order_acquire);
+  Status forged;
+  const std::uint64_t s = checked_state(forged);
+  if (forged != Status::ok) return forged;
   if (s & state::kAborted) return Status::aborted;
   const bool peer_eof = (s & state::side_bits(peer_, state::kSendClosed)) != 0;
   const bool peer_dead = (local_.load(std::memory_order_acquire) & kLocalPeerDead) != 0;
@@ -573,7 +623,7 @@ void EndpointCore::set_shared_state(std::uint64_t bits) {
 void EndpointCore::send_eof() {
   const std::uint32_t prev = local_.fetch_or(kLocalSendClosed, std::memory_order_acq_rel);
   if (prev & (kLocalSendClosed | kLocalClosed)) return;
-  if (pending_flag_.load(std::memory_order_acquire)) {
+  if (pending_flag_.load(std::memory_order_acquire) && peer_may_read()) {
     abort("send_eof() while a fragmented message was only partly sent");
   }
   set_shared_state(state::side_bits(side_, state::kSendClosed));
@@ -583,7 +633,7 @@ void EndpointCore::send_eof() {
 void EndpointCore::close() {
   const std::uint32_t prev = local_.fetch_or(kLocalClosed | kLocalSendClosed, std::memory_order_acq_rel);
   if (prev & kLocalClosed) return;
-  if ((prev & kLocalSendClosed) == 0 && pending_flag_.load(std::memory_order_acquire)) {
+  if ((prev & kLocalSendClosed) == 0 && pending_flag_.load(std::memory_order_acquire) && peer_may_read()) {
     abort("close() while a fragmented message was only partly sent");
   }
   set_shared_state(state::side_bits(side_, state::kSendClosed | state::kRecvClosed));
@@ -598,7 +648,6 @@ Status EndpointCore::corrupt(const std::string& what) {
     if (corrupt_reason_.empty()) corrupt_reason_ = what;
   }
   local_.fetch_or(kLocalCorrupt, std::memory_order_acq_rel);
-  set_shared_state(state::kCorrupt);
   abort("corrupt data found: " + what);
   return Status::corrupt;
 }
@@ -607,6 +656,7 @@ EndpointState EndpointCore::state() const {
   const std::uint32_t local = local_.load(std::memory_order_acquire);
   if (local & kLocalCorrupt) return EndpointState::corrupt;
   const std::uint64_t s = control_->state.load(std::memory_order_acquire);
+  if ((s & state::kAborted) == 0 && !forged_state(s).empty()) return EndpointState::corrupt;
   if (s & state::kAborted) return EndpointState::aborted;
   if (local & kLocalClosed) return EndpointState::closed;
   const bool peer_eof = (s & state::side_bits(peer_, state::kSendClosed)) != 0;

@@ -94,8 +94,10 @@ class alignas(kCacheLine) EndpointCore {
 
   enum class Peeked : std::uint8_t { none, frame, assembled };
 
-  Status send_gate() const;
-  Status recv_gate() const;
+  Status send_gate();
+  Status recv_gate();
+  std::string forged_state(std::uint64_t s) const;
+  std::uint64_t checked_state(Status& st);
   Status write_some(Outgoing& out);           // ok when complete, would_block when not
   void keep_rest(Outgoing& out);              // copy the unsent rest into out.owned
   Status next_message(std::span<const std::byte>& view);
@@ -111,6 +113,7 @@ class alignas(kCacheLine) EndpointCore {
   template <class Attempt, class Room>
   Status block_on(Attempt attempt, bool receiving, Room room, std::chrono::nanoseconds timeout);
   std::uint64_t next_payload(const Outgoing& out) const;
+  bool peer_may_read() const;
   Status abort_if_torn(Status st, const Outgoing& out);
   bool park_recv();                       // announce + re-check; true = sleep
   bool park_send(std::uint64_t room);

@@ -77,9 +77,25 @@ namespace state {
 inline constexpr std::uint64_t kSendClosed = 1u << 0;  // side will send no more (EOF after drain)
 inline constexpr std::uint64_t kRecvClosed = 1u << 1;  // side will receive no more
 inline constexpr std::uint64_t kAborted = 1u << 16;    // channel aborted; reason in AbortReason
-inline constexpr std::uint64_t kCorrupt = 1u << 17;    // aborted because a side found corruption
+// Reserved: early layout-1 builds set it just before kAborted when they found
+// corruption. Nothing reads it (the abort reason says what was wrong); a
+// peer may still set it, so it counts as a known bit.
+inline constexpr std::uint64_t kCorruptReserved = 1u << 17;
 
 constexpr std::uint64_t side_bits(int side, std::uint64_t bits) { return bits << (side * 8); }
+inline constexpr std::uint64_t kKnownBits =
+    side_bits(0, kSendClosed | kRecvClosed) | side_bits(1, kSendClosed | kRecvClosed) | kAborted | kCorruptReserved;
+
+// Words no sequence of transitions produces: unknown bits, or a side that
+// stopped receiving but not sending (close() sets both in one fetch_or).
+// A peer that writes one is forging state, and the channel is corrupt.
+constexpr bool is_impossible(std::uint64_t s) {
+  if ((s & ~kKnownBits) != 0) return true;
+  for (int side = 0; side < 2; ++side) {
+    if ((s & side_bits(side, kRecvClosed)) != 0 && (s & side_bits(side, kSendClosed)) == 0) return true;
+  }
+  return false;
+}
 }  // namespace state
 
 struct alignas(kCacheLine) RingControl {
@@ -118,6 +134,23 @@ struct ControlBlock {
 };
 
 static_assert(sizeof(ControlBlock) <= kControlBytes, "control block must fit its page");
+// The cross-process format (docs/wire-format.md, "Control block"): a change
+// here is a change of kLayoutVersion.
+static_assert(offsetof(ControlBlock, magic) == 0);
+static_assert(offsetof(ControlBlock, layout_version) == 8);
+static_assert(offsetof(ControlBlock, control_bytes) == 12);
+static_assert(offsetof(ControlBlock, segment_bytes) == 16);
+static_assert(offsetof(ControlBlock, ring_bytes) == 24);
+static_assert(offsetof(ControlBlock, max_message_bytes) == 32);
+static_assert(offsetof(ControlBlock, ring_offset) == 40);
+static_assert(offsetof(ControlBlock, pid) == 56);
+static_assert(offsetof(ControlBlock, state) == 64);
+static_assert(offsetof(ControlBlock, abort) == 128);
+static_assert(offsetof(AbortReason, stage) == 0 && offsetof(AbortReason, by_side) == 4 &&
+              offsetof(AbortReason, length) == 8 && offsetof(AbortReason, text) == 12);
+static_assert(sizeof(AbortReason) == 256 && offsetof(ControlBlock, ring) == 384 && sizeof(ControlBlock) == 768);
+static_assert(sizeof(RingControl) == 192 && offsetof(RingControl, head) == 0 &&
+              offsetof(RingControl, reader_parked) == 64 && offsetof(RingControl, writer_parked) == 128);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "shared atomics must be lock-free");
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "shared atomics must be lock-free");
 static_assert(offsetof(ControlBlock, state) % kCacheLine == 0);

@@ -69,27 +69,41 @@ class Listener::Impl {
  public:
   Impl(std::string path, ChannelOptions options, nanoseconds handshake_timeout)
       : path_(std::move(path)), options_(options), handshake_timeout_(handshake_timeout) {
+    if (path_.empty()) throw Error(EINVAL, "listen: the socket path is empty");
     validate(options_);
     detail::ensure_private_directory(parent_directory(path_));
     replace_stale_socket();
     socket_ = detail::listen_unix(path_);
     identity_ = detail::file_identity(path_);
-    const int listen_fd = socket_.get();
-    wait_set_ = detail::make_wait_set(std::span<const int>(&listen_fd, 1), -1);
+    closed_wake_ = detail::make_eventfd();
+    const int fds[2] = {socket_.get(), closed_wake_.get()};
+    wait_set_ = detail::make_wait_set(fds, -1);
   }
 
   ~Impl() { close(); }
 
+  // Any thread, any time. The wait set and the closed wake-up stay open until
+  // the destructor, so a thread blocked on fileno() (here in accept_for, or
+  // an event loop) is woken, never left polling a closed or reused fd.
   void close() {
-    if (!socket_) return;
+    std::lock_guard lock(state_mutex_);
+    if (closed_) return;
+    closed_ = true;
     socket_.reset();
     pending_.clear();
     // Remove the path only if it is still ours (nobody replaced it since).
     if (detail::file_identity(path_) == identity_) detail::remove_file(path_);
+    detail::eventfd_ring(closed_wake_.get());  // never drained: fileno() stays readable
+  }
+
+  bool closed() const {
+    std::lock_guard lock(state_mutex_);
+    return closed_;
   }
 
   std::optional<Endpoint> try_accept() {
-    if (!socket_) throw Error(EBADF, "listener at '" + path_ + "' is closed");
+    std::lock_guard lock(state_mutex_);
+    if (closed_) throw Error(EBADF, "listener at '" + path_ + "' is closed");
     take_new_connections();
     const auto now = Clock::now();
     for (auto it = pending_.begin(); it != pending_.end();) {
@@ -133,6 +147,7 @@ class Listener::Impl {
 
   int fileno() const { return wait_set_.get(); }
   nanoseconds next_expiry() const {
+    std::lock_guard lock(state_mutex_);
     if (pending_.empty()) return nanoseconds{-1};
     return std::max(nanoseconds{0}, std::chrono::duration_cast<nanoseconds>(earliest_deadline() - Clock::now()));
   }
@@ -232,7 +247,11 @@ class Listener::Impl {
   std::string path_;
   ChannelOptions options_;
   nanoseconds handshake_timeout_;
+  // Guards socket_, pending_ and closed_: close() may come from another thread.
+  mutable std::mutex state_mutex_;
+  bool closed_ = false;
   UniqueFd socket_;
+  UniqueFd closed_wake_;  // rung once by close(): wakes whoever waits on wait_set_
   UniqueFd wait_set_;
   std::pair<std::uint64_t, std::uint64_t> identity_;
   std::list<Pending> pending_;
@@ -258,6 +277,7 @@ const std::string& Listener::path() const { return impl_->path(); }
 std::size_t Listener::refused_count() const { return impl_->refused_count(); }
 std::string Listener::last_refusal() const { return impl_->last_refusal(); }
 void Listener::close() { impl_->close(); }
+bool Listener::closed() const { return impl_->closed(); }
 
 // --- connecting ---------------------------------------------------------------
 
@@ -314,6 +334,7 @@ PendingConnection& PendingConnection::operator=(PendingConnection&&) noexcept = 
 PendingConnection::~PendingConnection() = default;
 
 PendingConnection PendingConnection::start(const std::string& path, const ChannelOptions& options) {
+  if (path.empty()) throw Error(EINVAL, "connect: the socket path is empty");
   return PendingConnection(std::make_unique<Impl>(path, options));
 }
 int PendingConnection::fileno() const { return impl_->fileno(); }

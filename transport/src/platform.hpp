@@ -75,6 +75,7 @@ UniqueFd make_eventfd();                 // non-blocking, close-on-exec
 void eventfd_ring(int fd);               // add one; never blocks
 void eventfd_drain(int fd);              // reset to zero; never blocks
 bool is_eventfd(int fd);
+bool is_nonblocking(int fd);             // O_NONBLOCK set (the peer may change it later: never rely on it)
 
 // An epoll set over `fds`, readable when any of them is: lets an event loop
 // wait on one descriptor. `hangup_only` fds are watched for hang-up, not input.

@@ -1,6 +1,7 @@
 // Linux implementation of platform.hpp.
 #include "platform.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -104,15 +106,43 @@ UniqueFd make_eventfd() {
   return fd;
 }
 
+// The peer shares these eventfds' open file descriptions, so it can clear
+// O_NONBLOCK on them: our reads and writes must not rely on the flag.
+
 void eventfd_ring(int fd) {
+  // A write blocks (whatever the flag says, if the peer cleared it) only when
+  // the counter is saturated, and then the waiter is woken already: ask first.
+  // A peer would have to saturate the counter in the instant between the two
+  // calls to block us; ours never does.
+  pollfd p{fd, POLLOUT, 0};
+  if (::poll(&p, 1, 0) != 1 || (p.revents & POLLOUT) == 0) return;
   const std::uint64_t one = 1;
-  // EAGAIN means the counter is saturated: the waiter is already woken.
-  [[maybe_unused]] auto n = ::write(fd, &one, sizeof one);
+  [[maybe_unused]] auto n = ::write(fd, &one, sizeof one);  // EAGAIN: saturated, the waiter is woken
 }
+
+namespace {
+// preadv2(RWF_NOWAIT) never blocks, whatever the file's flags (eventfd has
+// supported it since Linux 5.12); older kernels refuse it (EOPNOTSUPP) and
+// get a poll() first instead.
+std::atomic<bool> nowait_reads_refused{false};  // a cache of what the kernel said; relaxed: any value is safe
+}  // namespace
 
 void eventfd_drain(int fd) {
   std::uint64_t count;
-  [[maybe_unused]] auto n = ::read(fd, &count, sizeof count);  // EAGAIN: already zero
+  iovec io{&count, sizeof count};
+  if (!nowait_reads_refused.load(std::memory_order_relaxed)) {
+    if (::preadv2(fd, &io, 1, -1, RWF_NOWAIT) >= 0 || (errno != EOPNOTSUPP && errno != EINVAL)) return;  // EAGAIN: zero
+    nowait_reads_refused.store(true, std::memory_order_relaxed);
+  }
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0) {
+    [[maybe_unused]] auto n = ::read(fd, &count, sizeof count);
+  }
+}
+
+bool is_nonblocking(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  return flags >= 0 && (flags & O_NONBLOCK) != 0;
 }
 
 bool is_eventfd(int fd) {
@@ -194,7 +224,9 @@ PeerCredentials peer_credentials(int socket_fd) {
 void ensure_private_directory(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) fail("creating directory '" + dir + "'");
   struct stat st {};
-  if (::lstat(dir.c_str(), &st) != 0) fail("stat of '" + dir + "'");
+  // stat, not lstat: a symlink to a private directory is as good as the
+  // directory (its target's owner and mode are what is checked).
+  if (::stat(dir.c_str(), &st) != 0) fail("stat of '" + dir + "'");
   if (!S_ISDIR(st.st_mode)) throw Error(ENOTDIR, "'" + dir + "' is not a directory");
   if (st.st_uid != ::geteuid()) {
     throw Error(EACCES, "directory '" + dir + "' belongs to uid " + std::to_string(st.st_uid) +

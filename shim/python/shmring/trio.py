@@ -379,9 +379,10 @@ class ByteStream(_Face, trio.abc.HalfCloseableStream):
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         if max_bytes is not None:
-            max_bytes = int(max_bytes)
+            if isinstance(max_bytes, bool) or not isinstance(max_bytes, int):
+                raise TypeError(f"max_bytes must be an int or None, not {type(max_bytes).__name__} ({max_bytes!r})")
             if max_bytes < 1:
-                raise ValueError("max_bytes must be >= 1")
+                raise ValueError(f"max_bytes must be >= 1, not {max_bytes!r}")
         if self._rest.nbytes:
             if self._conn._receiving:
                 raise trio.BusyResourceError("another task is already receiving on this stream")
@@ -489,6 +490,10 @@ def open_stream_pair(**options: Any) -> tuple[ByteStream, ByteStream]:
 
 
 async def _connect_endpoint(path: str | os.PathLike[str], timeout: float, options: dict[str, Any]) -> _core.Endpoint:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__} ({timeout!r})")
+    if not timeout >= 0:  # also refuses nan
+        raise ValueError(f"timeout must be >= 0 seconds, not {timeout!r}")
     # Fails at once (FileNotFoundError, ConnectionRefusedError) if nothing listens.
     pending = _core.start_connect(os.fspath(path), **options)
     fd = pending.fileno()

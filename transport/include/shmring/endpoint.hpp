@@ -73,9 +73,14 @@ class Endpoint {
   // --- sending -------------------------------------------------------------
   // Sends one message. Messages larger than max_frame_payload() are fragmented
   // and reassembled transparently. too_large if it exceeds max_message_bytes.
-  // Once a fragmented message has started, it is always completed: if a
-  // try_/_for call runs out of room or time midway, the rest is kept and sent
-  // first by the next send call (and the call still returns ok).
+  // One contract for every send call: ok means the message is accepted;
+  // timeout, interrupted and would_block mean none of it went out, so sending
+  // it again is always right. A fragmented message that has begun is never
+  // torn: if a try_/_for call runs out of room or time (or a signal ends the
+  // wait) midway, the call returns ok with the rest queued in this endpoint
+  // (has_pending_send()); the next send call, or flush_pending_for(), sends it
+  // first. close() or send_eof() with a rest still queued abort the channel
+  // (the peer must not take a torn message for a whole one): flush first.
   [[nodiscard]] Status send(std::span<const std::byte> message);
   [[nodiscard]] Status try_send(std::span<const std::byte> message);
   [[nodiscard]] Status send_for(std::span<const std::byte> message, std::chrono::nanoseconds timeout);
@@ -102,6 +107,8 @@ class Endpoint {
   bool has_pending_send() const;
   // Sends what is pending without waiting: ok when nothing is left.
   [[nodiscard]] Status try_flush_pending();
+  // The same, waiting at most `timeout` (negative: as long as it takes).
+  [[nodiscard]] Status flush_pending_for(std::chrono::nanoseconds timeout);
 
   // --- receiving -----------------------------------------------------------
   // Receives one whole message into `out` (resized to fit).

@@ -50,7 +50,11 @@ class Listener {
   // Peers refused (wrong uid, bad handshake, invalid segment) and why the last one was.
   std::size_t refused_count() const;
   std::string last_refusal() const;
+  // Stops listening and removes the socket path; from any thread. A thread
+  // blocked in accept() wakes and gets Error(EBADF); fileno() stays valid (and
+  // readable) until the Listener is destroyed.
   void close();
+  bool closed() const;
 
   class Impl;
 
