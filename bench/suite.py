@@ -204,9 +204,9 @@ MISSED_NOTES = {
         "here, see the floor): the bare two-thread copy floor moves 64 B messages at about 23 M msg/s on "
         "this host, and shmring's send() gets 12-16 M. On the host of the 2026-11-26 run it reached 48.7 M.",
     "streaming 64 B, send_batch(), M msg/s":
-        "Streaming is bimodal on this machine: whether the reader runs right behind the writer (sharing the cache "
-        "lines being filled) or a batch behind decides between about 15 and 60 M msg/s, and which regime a run "
-        "settles in varies; repeated runs of send_batch() have given 12-59 M msg/s.",
+        "Streaming is bimodal: whether the reader runs right behind the writer (polling the very lines being "
+        "filled) or a batch behind decides the rate. On the 2026-11-26 host runs gave 12-59 M msg/s; on this "
+        "one (slower cross-core transfers, see the copy floor) 10-18 M.",
     "trio round trip: Unix socketpair / shmring":
         "The trio round trip is dominated by trio's own per-call overhead on both transports (tens of "
         "microseconds); runs of this ratio have given 2.8x to 4.2x here.",
@@ -375,7 +375,11 @@ def write_report(directory: str, records: list[dict], machine: dict) -> None:
           "![message rate](img/throughput_messages.png)", "", "## Targets", "",
           "A ratio between two C++ benchmarks is judged from alternating runs of its two sides (A B A B ..., "
           "one ratio per pair, until the ratios settle or a time cap; `bench/paired.py`): median [quartiles], "
-          "and *noisy* when the quartiles straddle the target.", "",
+          "and *noisy* when the quartiles straddle the target. Rounds during which the hypervisor stole more "
+          "than 5% of the CPUs, or other processes used more than 10%, are set aside: a spinning benchmark whose "
+          "peer shares its CPU with someone else waits for whole time slices (the 724 µs \"spinning\" round "
+          "trips of one bad minute were that), and spinning benchmarks refuse to run in a process allowed one "
+          "CPU.", "",
           "| target | measured | target | verdict |", "|---|---|---|---|"]
     missed = []
     for label, got, op, want, unit in targets(records):
@@ -383,9 +387,9 @@ def write_report(directory: str, records: list[dict], machine: dict) -> None:
         md.append(f"| {label} | {shown} | {op} {want}{unit} | {said} |")
         if said == "MISSED":
             missed.append(label)
-    explained = [MISSED_NOTES[m] for m in missed if m in MISSED_NOTES]
+    explained = [(m, MISSED_NOTES[m]) for m in missed if m in MISSED_NOTES]
     if explained:
-        md += ["", "What the misses mean:", ""] + [f"- {text}" for text in explained]
+        md += ["", "What the misses mean:", ""] + [f"- *{label}*: {text}" for label, text in explained]
     sizes = sorted({size for v in s.values() for size in v if size > 0})
     for metric, title, fmt in (("rt_p50", "Round trip p50", fmt_ns), ("rt_p99", "Round trip p99", fmt_ns),
                                ("rt_p999", "Round trip p99.9", fmt_ns),
