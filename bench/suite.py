@@ -234,7 +234,7 @@ def judged(records, label, got, op, want, unit) -> tuple[str, str]:
     if paired_rec is not None:
         if paired_rec["value"] is None:  # every round was set aside: the machine was busy
             return f"- ({paired_rec['set_aside']} busy rounds)", paired_rec["verdict"]
-        return (f"{paired_rec['value']:.2f}x [{paired_rec['low']:.2f}-{paired_rec['high']:.2f}]",
+        return (f"{paired_rec['value']:.2f}{paired_rec['unit']} [{paired_rec['low']:.2f}-{paired_rec['high']:.2f}]",
                 paired_rec["verdict"])
     shown = "-" if got is None else f"{got:.3f}{unit}" if got < 0.1 else f"{got:.2f}{unit}"
     return shown, verdict(got, op, want)
@@ -374,7 +374,8 @@ def write_report(directory: str, records: list[dict], machine: dict) -> None:
           "![round trip](img/round_trip_latency.png)", "", "![throughput](img/throughput_bytes.png)", "",
           "![message rate](img/throughput_messages.png)", "", "## Targets", "",
           "A ratio between two C++ benchmarks is judged from alternating runs of its two sides (A B A B ..., "
-          "one ratio per pair, until the ratios settle or a time cap; `bench/paired.py`): median [quartiles], "
+          "one ratio per pair, until the ratios settle on a verdict or a time cap; `bench/paired.py`), an "
+          "absolute streaming rate from repeated runs: median [quartiles], "
           "and *noisy* when the quartiles straddle the target. Rounds during which the hypervisor stole more "
           "than 5% of the CPUs, or other processes used more than 10%, are set aside: a spinning benchmark whose "
           "peer shares its CPU with someone else waits for whole time slices (the 724 µs \"spinning\" round "

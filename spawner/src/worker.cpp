@@ -88,10 +88,10 @@ std::string prepare(const Worker& w) {
 }
 
 // Runs the actor's entry point; returns its final state and result/error.
-std::pair<ActorState, std::string> run_job(Worker& w) {
+std::pair<ActorState, std::string> run_job(Worker& w, ActorCore& actor) {
   if (std::string error = import_all(w, w.job_preload); !error.empty()) {
-    std::lock_guard lock(w.actor->mutex);
-    return {w.actor->kill_requested ? ActorState::killed : ActorState::failed, std::move(error)};
+    std::lock_guard lock(actor.mutex);
+    return {actor.kill_requested ? ActorState::killed : ActorState::failed, std::move(error)};
   }
   PyObject* runner = PyImport_ImportModule("shmring._actor");
   PyObject* result = nullptr;
@@ -118,8 +118,8 @@ std::pair<ActorState, std::string> run_job(Worker& w) {
   }
   bool killed;
   {
-    std::lock_guard lock(w.actor->mutex);
-    killed = w.actor->kill_requested;
+    std::lock_guard lock(actor.mutex);
+    killed = actor.kill_requested;
   }
   if (killed && is_system_exit_pending()) {
     PyErr_Clear();
@@ -205,6 +205,7 @@ void worker_main(std::shared_ptr<Worker> w) {
 
   const std::string prepare_error = prepare(*w);
   bool run = false;
+  std::shared_ptr<ActorCore> job_actor;
   // With this interpreter's GIL released: report "prepared" (pool), wait for a job.
   Py_BEGIN_ALLOW_THREADS
   {
@@ -220,22 +221,24 @@ void worker_main(std::shared_ptr<Worker> w) {
       }
     }
     run = w->has_job && !w->shutdown;
+    if (run) job_actor = w->actor;  // read under w->mutex, as internal.hpp says it is guarded
   }
   Py_END_ALLOW_THREADS
 
   if (run && !prepare_error.empty()) {
     bool killed;
     {
-      std::lock_guard lock(w->actor->mutex);
-      killed = w->actor->kill_requested;
+      std::lock_guard lock(job_actor->mutex);
+      killed = job_actor->kill_requested;
     }
     PyErr_Clear();
-    w->actor->finish(killed ? ActorState::killed : ActorState::failed, prepare_error);
+    job_actor->finish(killed ? ActorState::killed : ActorState::failed, prepare_error);
   } else if (run) {
-    w->actor->set_running(std::chrono::duration<double>(Clock::now() - w->actor->spawned_at).count());
-    auto [state, text] = run_job(*w);
-    w->actor->finish(state, std::move(text));
+    job_actor->set_running(std::chrono::duration<double>(Clock::now() - job_actor->spawned_at).count());
+    auto [state, text] = run_job(*w, *job_actor);
+    job_actor->finish(state, std::move(text));
   }
+  job_actor.reset();  // the worker's reference goes with w->actor below
   // From here no kill may attach to this interpreter. The lock is taken
   // with the GIL released (a kill helper may be waiting for this GIL), and we
   // wait, still without it, for helpers that already attached to let go.

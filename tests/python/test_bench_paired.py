@@ -44,3 +44,15 @@ def test_a_pair_whose_every_round_was_set_aside_reads_noisy_not_the_suites_media
     (record,) = paired.records([pair("<=", 1.5, [], set_aside=7)])
     assert record["verdict"] == "noisy" and record["value"] is None and record["set_aside"] == 7
     assert paired.records([pair("<=", 1.5, [])]) == []  # not measured at all: nothing to say
+
+
+def test_absolute_targets_are_judged_from_repeated_runs_of_one_benchmark():
+    by_label = {p.label: p for p in paired.pairs()}
+    batch = by_label["streaming 64 B, send_batch(), M msg/s"]
+    assert batch.denominator is None and batch.unit == "" and batch.scale == 1e-6
+    batch.ratios = [25.0, 26.0, 27.0, 28.0, 29.0]  # M msg/s
+    assert paired.verdict(batch) == "met"
+    batch.ratios = [12.0, 33.0, 14.0, 31.0, 16.0, 30.0]  # bimodal across the target
+    assert paired.verdict(batch) == "noisy"
+    (record,) = [r for r in paired.records([batch])]
+    assert record["unit"] == "" and record["verdict"] == "noisy"

@@ -231,7 +231,8 @@ def test_many_messages_between_threads_keep_their_order():
     for i in range(n):
         m = b.recv(timeout=30)
         assert m == i.to_bytes(4, "little") * (1 + i % 300)
-    t.join()
+    t.join(30)
+    assert not t.is_alive()
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,11 @@
 // Helpers shared by shmring's C++ tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <csignal>
 #include <cstring>
 #include <cstdint>
@@ -96,6 +100,66 @@ inline std::vector<int> open_eventfds() {
   }
   return fds;
 }
+
+// Every test of a binary that includes this header is bounded: a thread of
+// its own (no signal, no GIL: it works in the spawner's tests too) waits out
+// each test's limit and, if the test is still running then, names it and
+// ends the process with status 99. A forked child has no such thread (fork
+// copies only the caller). The limit is SHMRING_TEST_LIMIT_SECONDS, else
+// 600 s (sanitizer builds run stress tests many times slower).
+class PerTestWatchdog : public ::testing::EmptyTestEventListener {
+ public:
+  PerTestWatchdog() : state_(new State) {  // leaked on purpose: its thread outlives gtest's listeners
+    std::thread([s = state_] { s->watch(); }).detach();
+  }
+  void OnTestStart(const ::testing::TestInfo& test) override {
+    std::lock_guard lock(state_->mutex);
+    state_->name = std::string(test.test_suite_name()) + "." + test.name();
+    state_->deadline = std::chrono::steady_clock::now() + limit();
+    state_->armed = true;
+    ++state_->generation;
+    state_->changed.notify_all();
+  }
+  void OnTestEnd(const ::testing::TestInfo&) override {
+    std::lock_guard lock(state_->mutex);
+    state_->armed = false;
+    state_->changed.notify_all();
+  }
+
+ private:
+  static std::chrono::seconds limit() {
+    const char* env = std::getenv("SHMRING_TEST_LIMIT_SECONDS");
+    const long v = env != nullptr ? std::strtol(env, nullptr, 10) : 0;
+    return std::chrono::seconds(v > 0 ? v : 600);
+  }
+  struct State {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool armed = false;
+    unsigned long generation = 0;  // a new test re-arms with its own deadline
+    std::string name;
+    std::chrono::steady_clock::time_point deadline;
+    [[noreturn]] void watch() {
+      std::unique_lock lock(mutex);
+      for (;;) {
+        changed.wait(lock, [this] { return armed; });
+        const unsigned long watched = generation;
+        if (changed.wait_until(lock, deadline, [&] { return !armed || generation != watched; })) continue;
+        std::fprintf(stderr, "watchdog: %s still running after %lld s (deadlock or lost wake-up?)\n", name.c_str(),
+                     static_cast<long long>(limit().count()));
+        std::fflush(stderr);
+        std::_Exit(99);
+      }
+    }
+  };
+  State* state_;
+};
+
+// Registered once per test binary, before main() runs the tests.
+inline const bool per_test_watchdog_installed = [] {
+  ::testing::UnitTest::GetInstance()->listeners().Append(new PerTestWatchdog);
+  return true;
+}();
 
 // Waits for a child; returns its exit code, or 128+signal if it was killed.
 inline int wait_child(pid_t pid) {
