@@ -481,10 +481,12 @@ Status EndpointCore::peek_until(std::span<const std::byte>& out, nanoseconds tim
 
 // --- waiting ---------------------------------------------------------------------
 
-bool EndpointCore::park_recv() {
-  // Drain first, then announce and re-check: a ring that lands after the drain
-  // stays pending in the eventfd, and anything before it is seen by the checks.
-  eventfd_drain(channel_->wake[side_][kRecvWake].get());
+bool EndpointCore::park_recv(bool drain) {
+  // Drain first (for a level-triggered wait: event loops on recv_fd), then
+  // announce and re-check: a ring that lands after the drain stays pending in
+  // the eventfd, and anything before it is seen by the checks. The blocking
+  // calls' edge-triggered wait needs no drain: each ring is one new event.
+  if (drain) eventfd_drain(channel_->wake[side_][kRecvWake].get());
   if (!rx_.announce_parked()) return false;
   bool retry = false;
   if (recv_gate() != Status::ok || empty_status(retry) != Status::would_block) {
@@ -494,8 +496,8 @@ bool EndpointCore::park_recv() {
   return true;
 }
 
-bool EndpointCore::park_send(std::uint64_t room) {
-  eventfd_drain(channel_->wake[side_][kSendWake].get());
+bool EndpointCore::park_send(std::uint64_t room, bool drain) {
+  if (drain) eventfd_drain(channel_->wake[side_][kSendWake].get());
   if (!tx_.announce_parked(room)) return false;
   if (send_gate() != Status::ok) {
     tx_.cancel_parked();
@@ -548,9 +550,15 @@ Status EndpointCore::block_on(Attempt attempt, bool receiving, Room room, nanose
     deadline = Clock::now() + timeout;
   }
 
-  const int wake_fd = channel_->wake[side_][receiving ? kRecvWake : kSendWake].get();
+  // Created on the first park of this direction, by the one thread that
+  // sends (or receives): no other thread touches it.
+  UniqueFd& edge_set = receiving ? recv_edge_set_ : send_edge_set_;
+  if (!edge_set) {
+    edge_set = make_edge_wait_set(channel_->wake[side_][receiving ? kRecvWake : kSendWake].get(),
+                                  lifeline_ ? lifeline_.get() : -1);
+  }
   for (;;) {
-    const bool sleep = receiving ? park_recv() : park_send(room());
+    const bool sleep = receiving ? park_recv(false) : park_send(room(), false);
     if (sleep) {
       nanoseconds left{-1};
       if (!forever) left = std::chrono::duration_cast<nanoseconds>(deadline - Clock::now());
@@ -559,8 +567,7 @@ Status EndpointCore::block_on(Attempt attempt, bool receiving, Room room, nanose
         st = attempt();
         return st == Status::would_block ? Status::timeout : st;
       }
-      const WaitResult r = wait_any(std::span<const int>(&wake_fd, 1), lifeline_ ? lifeline_.get() : -1, left,
-                                    return_on_signal_.load(std::memory_order_relaxed));
+      const WaitResult r = wait_edge(edge_set.get(), left, return_on_signal_.load(std::memory_order_relaxed));
       note_lifeline(r.hung_up);
       if (r.interrupted) {
         receiving ? rx_.cancel_parked() : tx_.cancel_parked();
@@ -584,7 +591,7 @@ Status EndpointCore::block_on(Attempt attempt, bool receiving, Room room, nanose
 // pay that poll() on every park.
 bool EndpointCore::prepare_recv_wait() {
   if (lifeline_ && recv_wait_unanswered_ && has_hung_up(lifeline_.get())) note_lifeline(true);
-  recv_wait_unanswered_ = park_recv();
+  recv_wait_unanswered_ = park_recv(true);
   return recv_wait_unanswered_;
 }
 
@@ -592,7 +599,7 @@ bool EndpointCore::prepare_send_wait(std::size_t bytes) {
   if (lifeline_ && send_wait_unanswered_ && has_hung_up(lifeline_.get())) note_lifeline(true);
   const std::uint64_t room =
       pending_.started ? next_payload(pending_) : std::min<std::uint64_t>(bytes, max_frame_payload_);
-  send_wait_unanswered_ = park_send(room);
+  send_wait_unanswered_ = park_send(room, true);
   return send_wait_unanswered_;
 }
 

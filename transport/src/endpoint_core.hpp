@@ -115,8 +115,8 @@ class alignas(kCacheLine) EndpointCore {
   std::uint64_t next_payload(const Outgoing& out) const;
   bool peer_may_read() const;
   Status abort_if_torn(Status st, const Outgoing& out);
-  bool park_recv();                       // announce + re-check; true = sleep
-  bool park_send(std::uint64_t room);
+  bool park_recv(bool drain);              // announce + re-check; true = sleep
+  bool park_send(std::uint64_t room, bool drain);
   void note_lifeline(bool hung_up);
 
   std::shared_ptr<ChannelResources> channel_;
@@ -131,6 +131,10 @@ class alignas(kCacheLine) EndpointCore {
   UniqueFd lifeline_;
   UniqueFd recv_wait_set_;  // only with a lifeline: {our recv wake, lifeline}
   UniqueFd send_wait_set_;
+  // The blocking calls' edge-triggered sets (make_edge_wait_set), made on a
+  // direction's first park: the receiver's and the sender's thread's own.
+  UniqueFd recv_edge_set_;
+  UniqueFd send_edge_set_;
   mutable std::once_flag any_wait_once_;
   mutable UniqueFd any_wait_set_;
   std::int32_t peer_pid_;

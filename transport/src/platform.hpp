@@ -94,6 +94,12 @@ struct WaitResult {
 // `return_on_signal`.
 WaitResult wait_any(std::span<const int> readable_fds, int hangup_fd, std::chrono::nanoseconds timeout,
                     bool return_on_signal = false);
+// An edge-triggered set for a thread that parks on one eventfd (and the
+// lifeline's hang-up): each write to the eventfd wakes one wait, so the waiter
+// never has to reset the counter first (one system call per park, not two).
+UniqueFd make_edge_wait_set(int eventfd, int hangup_only_fd);
+// Waits on such a set: like wait_any.
+WaitResult wait_edge(int edge_set, std::chrono::nanoseconds timeout, bool return_on_signal);
 // Non-blocking: has the peer end of this socket gone (closed or process died)?
 bool has_hung_up(int socket_fd);
 

@@ -172,6 +172,56 @@ UniqueFd make_wait_set(std::span<const int> readable_fds, int hangup_only_fd) {
   return ep;
 }
 
+UniqueFd make_edge_wait_set(int eventfd, int hangup_only_fd) {
+  UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+  if (!ep) fail("epoll_create1");
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;  // one event per write after each harvest
+  ev.data.fd = eventfd;
+  if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, eventfd, &ev) != 0) fail("epoll_ctl add");
+  if (hangup_only_fd >= 0) {
+    epoll_event hup{};
+    hup.events = EPOLLRDHUP;  // level-triggered: a hang-up stays reported
+    hup.data.fd = hangup_only_fd;
+    if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, hangup_only_fd, &hup) != 0) fail("epoll_ctl add");
+  }
+  return ep;
+}
+
+WaitResult wait_edge(int edge_set, std::chrono::nanoseconds timeout, bool return_on_signal) {
+  const bool forever = timeout.count() < 0;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  epoll_event events[2];
+  for (;;) {
+    timespec ts{};
+    if (!forever) {
+      const auto left = deadline - std::chrono::steady_clock::now();
+      ts = to_timespec(std::max(std::chrono::nanoseconds{0},
+                                std::chrono::duration_cast<std::chrono::nanoseconds>(left)));
+    }
+    const int r = ::epoll_pwait2(edge_set, events, 2, forever ? nullptr : &ts, nullptr);
+    if (r > 0) {
+      bool hung = false;
+      for (int i = 0; i < r; ++i) hung |= (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+      return WaitResult{false, hung, false};
+    }
+    if (r == 0) return WaitResult{true, false, false};
+    if (errno == ENOSYS) {  // before Linux 5.11: wait for the set to be readable, then harvest
+      pollfd p{edge_set, POLLIN, 0};
+      const int pr = ::ppoll(&p, 1, forever ? nullptr : &ts, nullptr);
+      if (pr == 0) return WaitResult{true, false, false};
+      if (pr > 0) {
+        const int n = ::epoll_wait(edge_set, events, 2, 0);
+        bool hung = false;
+        for (int i = 0; i < n; ++i) hung |= (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+        return WaitResult{false, hung, false};
+      }
+    }
+    if (errno != EINTR) fail("epoll_pwait2");
+    if (return_on_signal) return WaitResult{false, false, true};
+  }
+}
+
 void wait_set_add(int wait_set, int fd) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP;
