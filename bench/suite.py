@@ -196,9 +196,12 @@ MISSED_NOTES = {
         "The same across processes: the same two cache lines per hop.",
     "parked round trip / Unix socketpair":
         "Both sides sleep in the kernel every hop, and waking an idle vCPU dominates (tens of microseconds a "
-        "hop here). shmring's receiver makes two system calls per park (it resets its eventfd, then ppoll()s "
-        "it with the peer's lifeline) where a socket's blocking read() makes one; paired runs give 1.0-1.1x. "
-        "The default spin budget (ChannelOptions::spin_budget) answers within it without parking at all.",
+        "hop here). A parked receiver waits with one system call (an edge-triggered epoll wait, no reset "
+        "first), but the waker asks whether the eventfd has room (poll) before it writes, so that a peer that"
+        " cleared O_NONBLOCK on the shared eventfd cannot block it: one system call more per hop than a "
+        "socket's write(), and epoll's wake-up passes one more level than a blocking read(). Paired runs give"
+        " 1.02-1.13x. The default spin budget (ChannelOptions::spin_budget) answers within it without parking"
+        " at all.",
     "streaming 64 B, send(), M msg/s":
         "An absolute rate, so it follows the host's cross-core cache-line transfer (about 150 ns one way "
         "here, see the floor): the bare two-thread copy floor moves 64 B messages at about 23 M msg/s on "
