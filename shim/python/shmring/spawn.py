@@ -30,6 +30,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -42,6 +43,8 @@ __all__ = ["Actor", "ActorError", "Spawner", "spawn"]
 
 # Grace for the kill of every live actor at interpreter exit.
 EXIT_GRACE = 0.5
+# Then how long exit waits for ended actors' interpreters to finish tearing down.
+EXIT_TEARDOWN_WAIT = 10.0
 
 
 class Actor:
@@ -254,7 +257,19 @@ def _at_exit() -> None:
     abandoned = 0
     for spawner in spawners:
         abandoned += spawner.shutdown(EXIT_GRACE)
-    if abandoned == 0 and _core.spawner_counts()["abandoned"] == 0:
+    # Every interpreter must be gone (or counted abandoned) before CPython
+    # finalizes: one still tearing down, from any Spawner (also one already
+    # collected, which shutdown above never saw), would make finalization abort
+    # ("Py_EndInterpreter: not the last thread"). Wait for them, bounded; any
+    # left then are treated as abandoned.
+    deadline = time.monotonic() + EXIT_TEARDOWN_WAIT
+    counts = _core.spawner_counts()
+    while counts["live_interpreters"] > counts["abandoned"] and time.monotonic() < deadline:
+        time.sleep(0.005)  # releases the GIL for the interpreters ending meanwhile
+        counts = _core.spawner_counts()
+    if counts["live_interpreters"] > counts["abandoned"]:
+        abandoned += counts["live_interpreters"] - counts["abandoned"]
+    if abandoned == 0 and counts["abandoned"] == 0:
         return  # nothing stuck: let CPython finalize as usual
     for stream in (sys.stdout, sys.stderr):
         try:
