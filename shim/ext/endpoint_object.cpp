@@ -493,15 +493,26 @@ PyObject* Endpoint_detach(PyObject* op, PyObject*) {
   return PyLong_FromUnsignedLongLong(handle);
 }
 
-PyObject* Endpoint_attach(PyObject* cls, PyObject* arg) {
-  const unsigned long long handle = PyLong_AsUnsignedLongLong(arg);
-  if (handle == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
-    if (PyErr_ExceptionMatches(PyExc_OverflowError) || PyErr_ExceptionMatches(PyExc_TypeError)) {
-      PyErr_Clear();
-      return PyErr_Format(PyExc_TypeError, "attach() needs the non-negative int handle that detach() returned, not %R", arg);
-    }
-    return nullptr;
+// The int handle detach() returned; false with TypeError otherwise.
+bool handle_argument(PyObject* arg, const char* operation, unsigned long long& handle) {
+  handle = PyBool_Check(arg) ? static_cast<unsigned long long>(-1) : PyLong_AsUnsignedLongLong(arg);
+  if (handle == static_cast<unsigned long long>(-1) && (PyErr_Occurred() || PyBool_Check(arg))) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_TypeError, "%s() needs the non-negative int handle that detach() returned, not %R", operation, arg);
+    return false;
   }
+  return true;
+}
+
+PyObject* Endpoint_discard(PyObject*, PyObject* arg) {
+  unsigned long long handle;
+  if (!handle_argument(arg, "discard", handle)) return nullptr;
+  return PyBool_FromLong(discard_endpoint(handle));
+}
+
+PyObject* Endpoint_attach(PyObject* cls, PyObject* arg) {
+  unsigned long long handle;
+  if (!handle_argument(arg, "attach", handle)) return nullptr;
   std::optional<Endpoint> ep = claim_endpoint(handle);
   if (!ep) return PyErr_Format(PyExc_ValueError, "no detached endpoint has handle %llu (unknown, or already attached)", handle);
   return wrap_endpoint(state_of_type(reinterpret_cast<PyTypeObject*>(cls)), std::move(*ep));
@@ -653,8 +664,13 @@ PyDoc_STRVAR(prepare_send_wait_doc,
 PyDoc_STRVAR(detach_doc,
              "detach()\n--\n\n"
              "Hand the endpoint over: returns an int handle that Endpoint.attach() claims\n"
-             "once, in any interpreter of this process. This object becomes unusable.");
+             "once, in any interpreter of this process. This object becomes unusable. Until it\n"
+             "is attached (or Endpoint.discard(handle)), the handle holds the endpoint's fds.");
 PyDoc_STRVAR(attach_doc, "attach(handle, /)\n--\n\nClaim an endpoint that detach() handed over (once).");
+PyDoc_STRVAR(discard_doc,
+             "discard(handle, /)\n--\n\n"
+             "Close an endpoint that detach() handed over and nobody attached (its fds are held\n"
+             "until then). True if it was there; False if unknown or already attached.");
 
 PyMethodDef endpoint_methods[] = {
     {"send", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Endpoint_send)), METH_VARARGS | METH_KEYWORDS, send_doc},
@@ -679,6 +695,7 @@ PyMethodDef endpoint_methods[] = {
     {"prepare_send_wait", Endpoint_prepare_send_wait, METH_O, prepare_send_wait_doc},
     {"detach", Endpoint_detach, METH_NOARGS, detach_doc},
     {"attach", Endpoint_attach, METH_O | METH_CLASS, attach_doc},
+    {"discard", Endpoint_discard, METH_O | METH_CLASS, discard_doc},
     {"__enter__", Endpoint_enter, METH_NOARGS, nullptr},
     {"__exit__", Endpoint_exit, METH_VARARGS, nullptr},
     {nullptr, nullptr, 0, nullptr},

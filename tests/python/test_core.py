@@ -269,6 +269,25 @@ def test_bad_arguments_raise_clear_errors(call, error, text):
         call()
 
 
+def test_a_detached_handle_nobody_attaches_can_be_discarded_and_its_fds_go():
+    # Issue 14.7: a handle never attached held its endpoint's fds until exit.
+    before = len(os.listdir("/proc/self/fd"))
+    a, b = shmring.pair()
+    handle = b.detach()
+    assert len(os.listdir("/proc/self/fd")) > before
+    assert shmring.Endpoint.discard(handle) is True
+    assert shmring.Endpoint.discard(handle) is False  # once
+    with pytest.raises(ValueError, match="no detached endpoint"):
+        shmring.Endpoint.attach(handle)
+    with pytest.raises(shmring.PeerClosedError):
+        a.recv(timeout=5)  # the discarded side was closed, not left open
+    a.close()
+    del a, b
+    assert len(os.listdir("/proc/self/fd")) == before
+    with pytest.raises(TypeError, match="handle that detach"):
+        shmring.Endpoint.discard(True)
+
+
 def test_an_infinite_timeout_means_no_limit():
     a, b = shmring.pair()
     a.send(b"x", timeout=float("inf"))

@@ -4,8 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <csignal>
 #include <cstring>
 #include <cstdint>
@@ -32,14 +30,23 @@ namespace shmring::testing {
 // inherited by children.
 class Watchdog {
  public:
-  explicit Watchdog(std::chrono::seconds limit, const char* what = "test") {
+  explicit Watchdog(std::chrono::seconds limit, const char* what = "test") : started_(std::chrono::steady_clock::now()) {
     what_ = what;
     struct sigaction sa {};
     sa.sa_handler = &Watchdog::fire;
-    ::sigaction(SIGALRM, &sa, nullptr);
-    ::alarm(static_cast<unsigned>(limit.count()));
+    ::sigaction(SIGALRM, &sa, &previous_handler_);
+    previous_left_ = ::alarm(static_cast<unsigned>(limit.count()));
   }
-  ~Watchdog() { ::alarm(0); }
+  // Gives the test's own limit (PerTestWatchdog) back, less the time spent here.
+  ~Watchdog() {
+    ::alarm(0);
+    ::sigaction(SIGALRM, &previous_handler_, nullptr);
+    if (previous_left_ > 0) {
+      const auto spent = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
+      const long left = static_cast<long>(previous_left_) - static_cast<long>(spent.count());
+      ::alarm(static_cast<unsigned>(left > 0 ? left : 1));
+    }
+  }
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
 
@@ -52,6 +59,9 @@ class Watchdog {
     std::_Exit(99);
   }
   static inline const char* what_ = "test";
+  std::chrono::steady_clock::time_point started_;
+  struct sigaction previous_handler_ {};
+  unsigned previous_left_ = 0;
 };
 
 inline std::span<const std::byte> bytes_of(const std::string& s) {
@@ -101,30 +111,24 @@ inline std::vector<int> open_eventfds() {
   return fds;
 }
 
-// Every test of a binary that includes this header is bounded: a thread of
-// its own (no signal, no GIL: it works in the spawner's tests too) waits out
-// each test's limit and, if the test is still running then, names it and
-// ends the process with status 99. A forked child has no such thread (fork
-// copies only the caller). The limit is SHMRING_TEST_LIMIT_SECONDS, else
-// 600 s (sanitizer builds run stress tests many times slower).
+// Every test of a binary that includes this header is bounded: SIGALRM after
+// the test's limit names it and ends the process with status 99 (a signal
+// handler needs no lock and no GIL, so it works in the spawner's tests too,
+// and it starts no thread: TSan refuses threads started after a fork of a
+// multi-threaded process). A Watchdog inside a test sets its own limit for its
+// scope and gives the test's back after. A forked child inherits no alarm. The
+// limit is SHMRING_TEST_LIMIT_SECONDS, else 600 s (sanitizer builds run stress
+// tests many times slower).
 class PerTestWatchdog : public ::testing::EmptyTestEventListener {
  public:
-  PerTestWatchdog() : state_(new State) {  // leaked on purpose: its thread outlives gtest's listeners
-    std::thread([s = state_] { s->watch(); }).detach();
-  }
   void OnTestStart(const ::testing::TestInfo& test) override {
-    std::lock_guard lock(state_->mutex);
-    state_->name = std::string(test.test_suite_name()) + "." + test.name();
-    state_->deadline = std::chrono::steady_clock::now() + limit();
-    state_->armed = true;
-    ++state_->generation;
-    state_->changed.notify_all();
+    std::snprintf(name_, sizeof name_, "%s.%s", test.test_suite_name(), test.name());
+    struct sigaction sa {};
+    sa.sa_handler = &PerTestWatchdog::fire;
+    ::sigaction(SIGALRM, &sa, nullptr);
+    ::alarm(static_cast<unsigned>(limit().count()));
   }
-  void OnTestEnd(const ::testing::TestInfo&) override {
-    std::lock_guard lock(state_->mutex);
-    state_->armed = false;
-    state_->changed.notify_all();
-  }
+  void OnTestEnd(const ::testing::TestInfo&) override { ::alarm(0); }
 
  private:
   static std::chrono::seconds limit() {
@@ -132,27 +136,14 @@ class PerTestWatchdog : public ::testing::EmptyTestEventListener {
     const long v = env != nullptr ? std::strtol(env, nullptr, 10) : 0;
     return std::chrono::seconds(v > 0 ? v : 600);
   }
-  struct State {
-    std::mutex mutex;
-    std::condition_variable changed;
-    bool armed = false;
-    unsigned long generation = 0;  // a new test re-arms with its own deadline
-    std::string name;
-    std::chrono::steady_clock::time_point deadline;
-    [[noreturn]] void watch() {
-      std::unique_lock lock(mutex);
-      for (;;) {
-        changed.wait(lock, [this] { return armed; });
-        const unsigned long watched = generation;
-        if (changed.wait_until(lock, deadline, [&] { return !armed || generation != watched; })) continue;
-        std::fprintf(stderr, "watchdog: %s still running after %lld s (deadlock or lost wake-up?)\n", name.c_str(),
-                     static_cast<long long>(limit().count()));
-        std::fflush(stderr);
-        std::_Exit(99);
-      }
-    }
-  };
-  State* state_;
+  static void fire(int) {
+    static const char prefix[] = "watchdog: still running after its limit (deadlock or lost wake-up?): ";
+    (void)!::write(2, prefix, sizeof prefix - 1);
+    (void)!::write(2, name_, std::strlen(name_));
+    (void)!::write(2, "\n", 1);
+    std::_Exit(99);
+  }
+  static inline char name_[256] = "test";
 };
 
 // Registered once per test binary, before main() runs the tests.

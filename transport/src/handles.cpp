@@ -39,6 +39,13 @@ std::optional<Endpoint> claim_endpoint(std::uint64_t handle) {
   return e;
 }
 
+bool discard_endpoint(std::uint64_t handle) {
+  std::optional<Endpoint> e = claim_endpoint(handle);
+  if (!e) return false;
+  e->close();  // outside the table's lock; its fds go with it
+  return true;
+}
+
 std::size_t parked_endpoints() {
   Table& t = table();
   std::lock_guard lock(t.mutex);

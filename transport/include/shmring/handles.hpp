@@ -15,6 +15,9 @@ namespace shmring {
 
 std::uint64_t park_endpoint(Endpoint endpoint);
 std::optional<Endpoint> claim_endpoint(std::uint64_t handle);  // nullopt: unknown or claimed
+// A parked endpoint owns its fds until it is claimed, or discarded here (it
+// is closed, as an Endpoint going out of scope). False: unknown or claimed.
+bool discard_endpoint(std::uint64_t handle);
 std::size_t parked_endpoints();
 
 }  // namespace shmring
