@@ -188,17 +188,21 @@ UniqueFd make_edge_wait_set(int eventfd, int hangup_only_fd) {
   return ep;
 }
 
+// What is left until `deadline`, never negative: a wait's timeout, recomputed
+// after every interruption.
+namespace {
+timespec time_left(std::chrono::steady_clock::time_point deadline) {
+  const auto left = deadline - std::chrono::steady_clock::now();
+  return to_timespec(std::max(std::chrono::nanoseconds{0}, std::chrono::duration_cast<std::chrono::nanoseconds>(left)));
+}
+}  // namespace
+
 WaitResult wait_edge(int edge_set, std::chrono::nanoseconds timeout, bool return_on_signal) {
   const bool forever = timeout.count() < 0;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   epoll_event events[2];
   for (;;) {
-    timespec ts{};
-    if (!forever) {
-      const auto left = deadline - std::chrono::steady_clock::now();
-      ts = to_timespec(std::max(std::chrono::nanoseconds{0},
-                                std::chrono::duration_cast<std::chrono::nanoseconds>(left)));
-    }
+    const timespec ts = forever ? timespec{} : time_left(deadline);
     const int r = ::epoll_pwait2(edge_set, events, 2, forever ? nullptr : &ts, nullptr);
     if (r > 0) {
       bool hung = false;
@@ -240,12 +244,7 @@ WaitResult wait_any(std::span<const int> readable_fds, int hangup_fd, std::chron
   const bool forever = timeout.count() < 0;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    timespec ts{};
-    if (!forever) {
-      const auto left = deadline - std::chrono::steady_clock::now();
-      ts = to_timespec(std::max(std::chrono::nanoseconds{0},
-                                std::chrono::duration_cast<std::chrono::nanoseconds>(left)));
-    }
+    const timespec ts = forever ? timespec{} : time_left(deadline);
     const int r = ::ppoll(pfds, n, forever ? nullptr : &ts, nullptr);
     if (r > 0) {
       const bool hung = hangup_fd >= 0 && (pfds[n - 1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
