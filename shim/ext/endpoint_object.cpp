@@ -613,8 +613,8 @@ PyDoc_STRVAR(try_send_doc,
              "fragment fits; the rest goes out with the next send or try_flush().");
 PyDoc_STRVAR(flush_doc,
              "flush(timeout=None)\n--\n\n"
-             "Send what is pending of a large message (after a TimeoutError, a KeyboardInterrupt\n"
-             "or try_send), waiting at most `timeout` (GIL released). Returns at once if nothing is.");
+             "Send the queued rest of a large message (a send() whose time ran out midway, or\n"
+             "try_send), waiting at most `timeout` (GIL released). Returns at once if nothing is.");
 PyDoc_STRVAR(try_flush_doc,
              "try_flush()\n--\n\n"
              "Send what is pending of a large message without waiting; True when nothing is left.");

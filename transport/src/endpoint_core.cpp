@@ -51,22 +51,25 @@ EndpointCore::~EndpointCore() {
 
 // --- gates: may this side send / receive at all? -------------------------------
 
-// What the shared state word says that cannot be true: a word no transition
+// Whether the shared state word cannot be true: a word no transition
 // produces (state::is_impossible), or our own side's bits set although this
 // endpoint never closed (the bits are stored after local_, so local_ covers
-// them). "" if the word is believable.
-std::string EndpointCore::forged_state(std::uint64_t s) const {
+// them). Cheap: the sentence is only built by forged_state_reason().
+bool EndpointCore::state_is_forged(std::uint64_t s) const {
+  if (state::is_impossible(s)) return true;
+  const std::uint32_t local = local_.load(std::memory_order_acquire);
+  return ((s & state::side_bits(side_, state::kSendClosed)) && !(local & kLocalSendClosed)) ||
+         ((s & state::side_bits(side_, state::kRecvClosed)) && !(local & kLocalClosed));
+}
+
+std::string EndpointCore::forged_state_reason(std::uint64_t s) const {
   char word[20];
   std::snprintf(word, sizeof word, "%016llx", static_cast<unsigned long long>(s));
   if (state::is_impossible(s)) return std::string("state word 0x") + word + " is not one the protocol can produce";
-  const std::uint32_t local = local_.load(std::memory_order_acquire);
-  if ((s & state::side_bits(side_, state::kSendClosed)) && !(local & kLocalSendClosed)) {
-    return std::string("state word 0x") + word + " says this side stopped sending, which it did not";
-  }
-  if ((s & state::side_bits(side_, state::kRecvClosed)) && !(local & kLocalClosed)) {
-    return std::string("state word 0x") + word + " says this side stopped receiving, which it did not";
-  }
-  return {};
+  const bool sending = (local_.load(std::memory_order_acquire) & kLocalSendClosed) == 0 &&
+                       (s & state::side_bits(side_, state::kSendClosed));
+  return std::string("state word 0x") + word + " says this side stopped " + (sending ? "sending" : "receiving") +
+         ", which it did not";
 }
 
 // The state word, checked: a forged one makes the channel corrupt. Only a
@@ -75,9 +78,7 @@ std::uint64_t EndpointCore::checked_state(Status& st) {
   // Acquire pairs with set_shared_state's release: a reader of kAborted sees the reason.
   const std::uint64_t s = control_->state.load(std::memory_order_acquire);
   st = Status::ok;
-  if (s != 0 && (s & state::kAborted) == 0) {
-    if (const std::string why = forged_state(s); !why.empty()) st = corrupt(why);
-  }
+  if (s != 0 && (s & state::kAborted) == 0 && state_is_forged(s)) st = corrupt(forged_state_reason(s));
   return s;
 }
 
@@ -182,7 +183,7 @@ bool EndpointCore::peer_may_read() const {
 // like a clean EOF) to a peer that still reads: abort the channel saying why.
 Status EndpointCore::abort_if_torn(Status st, const Outgoing& out) {
   if (out.started && out.sent < out.size && is_final(st) && st != Status::aborted && st != Status::corrupt &&
-      st != Status::peer_died && st != Status::peer_closed && peer_may_read()) {
+      peer_may_read()) {
     abort("endpoint stopped sending in the middle of a fragmented message (" + std::to_string(out.sent) + " of " +
           std::to_string(out.size) + " bytes sent): " + std::string(to_string(st)));
   }
@@ -663,7 +664,7 @@ EndpointState EndpointCore::state() const {
   const std::uint32_t local = local_.load(std::memory_order_acquire);
   if (local & kLocalCorrupt) return EndpointState::corrupt;
   const std::uint64_t s = control_->state.load(std::memory_order_acquire);
-  if ((s & state::kAborted) == 0 && !forged_state(s).empty()) return EndpointState::corrupt;
+  if ((s & state::kAborted) == 0 && state_is_forged(s)) return EndpointState::corrupt;
   if (s & state::kAborted) return EndpointState::aborted;
   if (local & kLocalClosed) return EndpointState::closed;
   const bool peer_eof = (s & state::side_bits(peer_, state::kSendClosed)) != 0;

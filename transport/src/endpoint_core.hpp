@@ -96,7 +96,8 @@ class alignas(kCacheLine) EndpointCore {
 
   Status send_gate();
   Status recv_gate();
-  std::string forged_state(std::uint64_t s) const;
+  bool state_is_forged(std::uint64_t s) const;
+  std::string forged_state_reason(std::uint64_t s) const;
   std::uint64_t checked_state(Status& st);
   Status write_some(Outgoing& out);           // ok when complete, would_block when not
   void keep_rest(Outgoing& out);              // copy the unsent rest into out.owned
