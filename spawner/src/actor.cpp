@@ -166,10 +166,17 @@ std::string_view to_string(KillStep s) {
   return "unknown";
 }
 
-// How long kill() lets a child end by itself after its channel is aborted
-// before it raises SystemExit in its thread: a child blocked on the channel
-// returns at once, a child that checks nothing gets the exception.
-constexpr nanoseconds kAbortPatience = std::chrono::milliseconds(20);
+// A quarter of the grace, within these bounds (internal.hpp says why).
+namespace {
+
+constexpr nanoseconds kMinAbortPatience = std::chrono::milliseconds(20);
+constexpr nanoseconds kMaxAbortPatience = std::chrono::milliseconds(250);
+
+}  // namespace
+
+nanoseconds detail::abort_patience(nanoseconds grace) {
+  return std::min(grace, std::clamp(grace / 4, kMinAbortPatience, kMaxAbortPatience));
+}
 
 Actor::Actor(std::shared_ptr<detail::ActorCore> core) : core_(std::move(core)) {}
 
@@ -186,7 +193,7 @@ bool Actor::join(nanoseconds timeout) { return core_->wait_ended(timeout); }
 KillStep Actor::kill(nanoseconds grace) {
   const auto start = detail::Clock::now();
   if (!core_->begin_kill()) return KillStep::already_ended;
-  if (core_->wait_ended(std::min(grace, kAbortPatience))) return KillStep::channel_abort;
+  if (core_->wait_ended(detail::abort_patience(grace))) return KillStep::channel_abort;
   core_->inject_exit();
   const auto left = grace - std::chrono::duration_cast<nanoseconds>(detail::Clock::now() - start);
   if (core_->wait_ended(std::max(left, nanoseconds{0}))) return KillStep::async_exception;

@@ -76,6 +76,15 @@ struct ActorCore {
   void signal_ended_locked();
 };
 
+// How long a kill lets a child end by itself after its channel is aborted
+// before it raises SystemExit in its thread: a child blocked on the channel
+// returns at once, a child that checks nothing gets the exception. "At once"
+// is a matter of CPU: 50 trio actors killed together on 2 cores need up to
+// ~200 ms to unwind their event loops, and with a fixed 20 ms half of them
+// got SystemExit in the middle of trio's teardown (which it cannot survive
+// cleanly: "Exception ignored" noise, now and then a hang until abandoned).
+std::chrono::nanoseconds abort_patience(std::chrono::nanoseconds grace);
+
 // One thread, one interpreter. Fields after `mutex` are guarded by it.
 // Lock order: nobody holds `mutex` (or any spawner lock) while taking a GIL;
 // a thread that holds a GIL may take `mutex` only for a few instructions.

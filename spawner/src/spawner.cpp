@@ -202,7 +202,12 @@ std::size_t Spawner::shutdown(std::chrono::nanoseconds grace) {
   for (auto& a : live) {
     if (a->begin_kill()) killing.push_back(a);
   }
-  for (auto& a : killing) a->wait_ended(std::min(grace, std::chrono::nanoseconds(std::chrono::milliseconds(20))));
+  // One patience for all of them, not one each in turn.
+  const auto patience_ends = detail::Clock::now() + detail::abort_patience(grace);
+  for (auto& a : killing) {
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(patience_ends - detail::Clock::now());
+    a->wait_ended(std::max(left, std::chrono::nanoseconds{0}));
+  }
   for (auto& a : killing) {
     if (!a->ended()) a->inject_exit();
   }

@@ -22,6 +22,8 @@ a hang, a lost or reordered message, or a wrong error counts as a failure.
 from __future__ import annotations
 
 import argparse
+import ast
+import collections
 import os
 import random
 import re
@@ -172,7 +174,7 @@ def fuzz(trial: int, tmp: str) -> str | None:
 
 
 STORM = textwrap.dedent("""
-    import sys, trio, shmring.spawn as sp
+    import collections, sys, trio, shmring.spawn as sp
     sys.path.insert(0, sys.argv[1])
 
     async def main():
@@ -180,9 +182,15 @@ STORM = textwrap.dedent("""
         for a in actors:
             await a.channel.send(b"x")
             await a.channel.receive()
+        steps = collections.Counter()
+
+        async def kill(a):
+            steps[await a.kill(1.0)] += 1
+
         async with trio.open_nursery() as n:
             for a in actors:
-                n.start_soon(a.kill, 1.0)
+                n.start_soon(kill, a)
+        print("steps:", dict(steps))
         print("ended:", sum(a.state == "killed" for a in actors), "killed,",
               sum(a.state == "abandoned" for a in actors), "abandoned,",
               sum(a.state not in ("killed", "abandoned") for a in actors), "other")
@@ -192,21 +200,28 @@ STORM = textwrap.dedent("""
 
 
 def kill_storm(trial: int, tmp: str) -> str | None:
+    """50 trio actors blocked on their channels, killed at once, then the
+    process exits. It must exit cleanly with every actor killed or
+    abandoned. Which step of the ladder ended each is reported, not judged:
+    the channel abort should end them all, but on 2 busy cores a few may
+    take longer than the kill's patience and get SystemExit in the middle of
+    trio's teardown (noise on stderr, now and then an abandoned actor)."""
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python")
     out = subprocess.run([sys.executable, "-c", STORM, here], capture_output=True, text=True, timeout=300)
     if out.returncode != 0 or re.search("Fatal Python error", out.stderr):
         return f"status {out.returncode}: {out.stderr[-400:]}"
     ended = re.search(r"ended: (\d+) killed, (\d+) abandoned, (\d+) other", out.stdout)
-    if ended is None or ended.group(3) != "0":
+    steps = re.search(r"steps: (\{.*\})", out.stdout)
+    if ended is None or steps is None or ended.group(3) != "0":
         return f"an actor neither killed nor abandoned: {out.stdout.strip()}"
-    STORM_ENDS.append((int(ended.group(1)), int(ended.group(2))))
+    STORM_STEPS.update(ast.literal_eval(steps.group(1)))
+    STORM_STEPS["stderr lines"] += len(out.stderr.splitlines())
     return None
 
 
-# (killed, abandoned) per kill storm. Abandoned is the kill ladder's last
-# step, allowed; but these actors wait on their channel, so the abort should
-# end them all, and the summary shows when it did not.
-STORM_ENDS: list[tuple[int, int]] = []
+# How the actors of every kill storm ended (kill steps), and the lines of
+# noise the storms left on stderr.
+STORM_STEPS: collections.Counter = collections.Counter()
 
 
 TRIALS = {"kill-streaming": kill_streaming, "scribble": scribble, "fuzz": fuzz, "kill-storm": kill_storm}
@@ -235,7 +250,7 @@ def main() -> int:
                     problems.append(f"trial {trial}: {problem}")
             failed += len(problems)
             ends = (f", ends: {SCRIBBLE_ENDS}" if name == "scribble" else
-                    f", (killed, abandoned) per storm: {STORM_ENDS}" if name == "kill-storm" else "")
+                    f", kill steps and stderr noise: {dict(STORM_STEPS)}" if name == "kill-storm" else "")
             print(f"{name}: {n - len(problems)} of {n} trials held ({time.monotonic() - started:.1f} s){ends}")
             for p in problems[:5]:
                 print("   ", p)

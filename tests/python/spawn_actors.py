@@ -125,3 +125,23 @@ def reports_modules_and_profiler(endpoint, args):
 
     loaded = [name for name in args.decode().split(",") if name in sys.modules]
     endpoint.send(("%s|%s" % (",".join(loaded), sys.getprofile())).encode())
+
+
+def slow_to_tear_down(endpoint, args):
+    """Runs trio, leaves a thread that finishes `args` seconds later, says
+    "started" and waits on its channel: killed, its code ends at once, but
+    its interpreter's teardown waits for that thread."""
+    import time
+
+    import trio
+
+    import shmring.trio as st
+
+    threading.Thread(target=time.sleep, args=(float(args),)).start()
+
+    async def main():
+        channel = st.MessageChannel(endpoint)
+        await channel.send(b"started")
+        await channel.receive()
+
+    trio.run(main)

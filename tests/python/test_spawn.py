@@ -446,3 +446,31 @@ def test_an_actor_that_leaves_a_thread_blocked_in_c_does_not_abort_the_process()
     assert "'abandoned': 2" in out.stdout, (out.stdout, out.stderr)
     assert "channel: aborted:" in out.stdout and "thread(s) of its own still running" in out.stdout, out.stdout
     assert out.returncode == 5, out.stderr  # the exit policy keeps the program's own status
+
+
+TEARDOWN_EXIT_SCRIPT = textwrap.dedent(
+    """
+    import sys, trio
+    sys.path.insert(0, {here!r})
+    import shmring.spawn as sp
+
+    async def main():
+        actor = sp.spawn("spawn_actors:slow_to_tear_down", args=b"1.5")
+        assert await actor.channel.receive() == b"started"
+        print("killed by", await actor.kill(1.0), flush=True)
+
+    trio.run(main)
+    """
+)
+
+
+def test_python_exits_cleanly_while_a_killed_actors_interpreter_still_tears_down():
+    # A killed actor's code has ended, but its interpreter's teardown still
+    # waits for a thread it started. CPython finalizing under it aborted the
+    # process ("Py_EndInterpreter: not the last thread", status 134) in every
+    # run of 20 killed trio actors: exit waits for the teardown (bounded).
+    out = subprocess.run([sys.executable, "-c", TEARDOWN_EXIT_SCRIPT.format(here=HERE)], capture_output=True,
+                         text=True, timeout=60)
+    assert "killed by channel-abort" in out.stdout, out.stdout + out.stderr
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert "Fatal Python error" not in out.stderr
