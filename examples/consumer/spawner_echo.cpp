@@ -18,7 +18,8 @@
 namespace {
 
 int run() {
-  shmring::Spawner spawner;
+  // The actor takes a shmring._core.Endpoint: shmring's runner hands it one.
+  shmring::Spawner spawner({.runner = "shmring._actor", .pool = {}});
   shmring::SpawnRequest request;
   request.entry = "echo_actor:main";
   request.args = "echo: ";

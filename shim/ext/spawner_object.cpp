@@ -194,13 +194,16 @@ PyObject* Spawner_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   if (at_once < 1 || at_once > 1024) {
     return PyErr_Format(PyExc_ValueError, "concurrent_preparations must be 1 to 1024, not %zd", at_once);
   }
-  PoolOptions pool;
+  // The children's entry points get a shmring._core.Endpoint: shmring._actor
+  // attaches the channel the spawner parked for them.
+  SpawnerOptions options{.runner = "shmring._actor", .pool = {}};
+  PoolOptions& pool = options.pool;
   pool.size = static_cast<std::size_t>(pool_size);
   pool.concurrent_preparations = static_cast<std::size_t>(at_once);
   if (!parse_config(config, pool.config) || !parse_module_names(preload, "preload", pool.preload)) return nullptr;
   auto* self = reinterpret_cast<SpawnerObject*>(type->tp_alloc(type, 0));
   if (self == nullptr) return nullptr;
-  self->spawner = guarded([&] { return new Spawner(std::move(pool)); });
+  self->spawner = guarded([&] { return new Spawner(std::move(options)); });
   if (self->spawner == nullptr) {
     Py_DECREF(self);
     return nullptr;

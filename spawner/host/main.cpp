@@ -63,7 +63,8 @@ Args parse(int argc, char** argv) {
 std::string text(const std::vector<std::byte>& b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
 
 int run(const Args& args) {
-  shmring::Spawner spawner;
+  // The actors take a shmring._core.Endpoint: shmring's runner hands them one.
+  shmring::Spawner spawner({.runner = "shmring._actor", .pool = {}});
   std::vector<shmring::Actor> actors;
   for (int i = 0; i < args.actors; ++i) {
     shmring::SpawnRequest req;

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <thread>
 
+#include "child.hpp"
 #include "internal.hpp"
 #include "shmring/error.hpp"
 
@@ -108,17 +109,9 @@ void ActorCore::inject_exit() const {
     if (PyThreadState* t = PyThreadState_New(interp)) {
       PyEval_RestoreThread(t);  // the child's GIL (or the shared one)
       PyThreadState_SetAsyncExc(w->thread_ident, PyExc_SystemExit);
-      // The exception fires when that thread next runs Python code: wake an
-      // event loop that waits in C with nothing to time out (shmring._actor).
-      PyObject* module_name = PyUnicode_FromString("shmring._actor");
-      PyObject* runner = module_name ? PyImport_GetModule(module_name) : nullptr;  // never imports
-      Py_XDECREF(module_name);
-      if (runner != nullptr) {
-        PyObject* r = PyObject_CallMethod(runner, "_wake_for_kill", nullptr);
-        Py_XDECREF(r);
-        Py_DECREF(runner);
-      }
-      PyErr_Clear();
+      // The exception fires when that thread next runs Python code: the
+      // runner may wake an event loop that waits in C with nothing to time out.
+      call_runner_hook(w->runner, "wake_for_kill");
       PyThreadState_Clear(t);
       PyThreadState_DeleteCurrent();  // releases it
     }

@@ -93,6 +93,7 @@ struct Worker {
   std::string thread_name;
   InterpreterConfig config = InterpreterConfig::isolated;
   std::vector<std::string> preload;
+  std::string runner;                // the Spawner's (spawner.hpp); set before the thread starts, never changed
   std::weak_ptr<SpawnerCore> owner;  // to report "prepared" (pool workers) and "thread exited"
   bool pooled = false;               // started by a refill, without a job
   std::chrono::milliseconds start_delay{0};  // a refill's pause before it creates its interpreter
@@ -122,6 +123,7 @@ void start_worker(std::shared_ptr<Worker> worker);
 
 struct SpawnerCore {
   PoolOptions pool;
+  std::string runner;
   std::mutex mutex;
   std::condition_variable warm_changed;
   std::vector<std::shared_ptr<Worker>> warm;       // ready, waiting for a job

@@ -34,6 +34,7 @@ void SpawnerCore::refill_locked(const std::shared_ptr<SpawnerCore>& self, bool a
     w->thread_name = "shmring-warm";
     w->config = pool.config;
     w->preload = pool.preload;
+    w->runner = runner;
     w->pooled = true;
     if (after_spawn) w->start_delay = pool.refill_delay;
     preparing.push_back(w);
@@ -83,8 +84,9 @@ void check_entry(const std::string& entry) {
 
 }  // namespace
 
-Spawner::Spawner(PoolOptions pool) : core_(std::make_shared<detail::SpawnerCore>()) {
-  core_->pool = std::move(pool);
+Spawner::Spawner(SpawnerOptions options) : core_(std::make_shared<detail::SpawnerCore>()) {
+  core_->pool = std::move(options.pool);
+  core_->runner = std::move(options.runner);
   std::lock_guard lock(core_->mutex);
   core_->refill_locked(core_, false);
 }
@@ -143,6 +145,7 @@ Actor Spawner::spawn(SpawnRequest request) {
     worker = std::make_shared<detail::Worker>();
     worker->id = detail::next_id();
     worker->config = request.config;
+    worker->runner = core_->runner;
     std::lock_guard lock(worker->mutex);
     give_job(*worker);
   }

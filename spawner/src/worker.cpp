@@ -7,6 +7,7 @@
 #include <cstring>
 #include <thread>
 
+#include "child.hpp"
 #include "internal.hpp"
 #include "polite.hpp"
 #include "shmring/error.hpp"
@@ -36,35 +37,6 @@ PyInterpreterConfig config_for(InterpreterConfig c) {
   return cfg;
 }
 
-// The current exception as text (traceback.format_exception), and clears it.
-std::string take_exception_text() {
-  PyObject* exc = PyErr_GetRaisedException();
-  if (exc == nullptr) return "unknown error";
-  std::string text;
-  PyObject* tb = PyImport_ImportModule("traceback");
-  PyObject* lines = tb ? PyObject_CallMethod(tb, "format_exception", "O", exc) : nullptr;
-  PyObject* empty = lines ? PyUnicode_FromString("") : nullptr;
-  PyObject* joined = empty ? PyUnicode_Join(empty, lines) : nullptr;
-  if (joined != nullptr) {
-    Py_ssize_t n = 0;
-    if (const char* s = PyUnicode_AsUTF8AndSize(joined, &n)) text.assign(s, static_cast<std::size_t>(n));
-  }
-  if (text.empty()) {
-    PyErr_Clear();
-    PyObject* r = PyObject_Repr(exc);
-    const char* s = r ? PyUnicode_AsUTF8(r) : nullptr;
-    text = s ? s : "unprintable exception";
-    Py_XDECREF(r);
-  }
-  Py_XDECREF(joined);
-  Py_XDECREF(empty);
-  Py_XDECREF(lines);
-  Py_XDECREF(tb);
-  Py_DECREF(exc);
-  PyErr_Clear();
-  return text;
-}
-
 bool is_system_exit_pending() { return PyErr_ExceptionMatches(PyExc_SystemExit) != 0; }
 
 // Imports `modules`; "" on success. An interpreter that shares the main GIL
@@ -80,10 +52,10 @@ std::string import_all(const Worker& w, const std::vector<std::string>& modules)
   return {};
 }
 
-// The preload modules and the actor runner.
+// The preload modules and the runner, if the Spawner names one.
 std::string prepare(const Worker& w) {
   std::vector<std::string> modules = w.preload;
-  modules.emplace_back("shmring._actor");
+  if (!w.runner.empty()) modules.push_back(w.runner);
   return import_all(w, modules);
 }
 
@@ -93,27 +65,10 @@ std::pair<ActorState, std::string> run_job(Worker& w, ActorCore& actor) {
     std::lock_guard lock(actor.mutex);
     return {actor.kill_requested ? ActorState::killed : ActorState::failed, std::move(error)};
   }
-  PyObject* runner = PyImport_ImportModule("shmring._actor");
-  PyObject* result = nullptr;
-  PyObject* paths = runner ? PyTuple_New(static_cast<Py_ssize_t>(w.sys_path.size())) : nullptr;
-  for (std::size_t i = 0; paths != nullptr && i < w.sys_path.size(); ++i) {
-    PyObject* p = PyUnicode_DecodeFSDefault(w.sys_path[i].c_str());
-    if (p == nullptr) Py_CLEAR(paths);
-    else PyTuple_SET_ITEM(paths, static_cast<Py_ssize_t>(i), p);
-  }
-  if (paths != nullptr) {
-    result = PyObject_CallMethod(runner, "run", "sKy#O", w.entry.c_str(), static_cast<unsigned long long>(w.handle),
-                                 w.args.data(), static_cast<Py_ssize_t>(w.args.size()), paths);
-    Py_DECREF(paths);
-  }
-  Py_XDECREF(runner);
+  PyObject* result = call_entry({w.runner, w.entry, w.handle, w.args, w.sys_path});
   if (result != nullptr) {
-    std::string bytes;
-    char* data = nullptr;
-    Py_ssize_t n = 0;
-    if (PyBytes_AsStringAndSize(result, &data, &n) == 0) bytes.assign(data, static_cast<std::size_t>(n));
+    std::string bytes(PyBytes_AS_STRING(result), static_cast<std::size_t>(PyBytes_GET_SIZE(result)));
     Py_DECREF(result);
-    if (PyErr_Occurred()) return {ActorState::failed, take_exception_text()};
     return {ActorState::exited, std::move(bytes)};
   }
   bool killed;
@@ -128,34 +83,6 @@ std::pair<ActorState, std::string> run_job(Worker& w, ActorCore& actor) {
   std::string text = take_exception_text();
   if (killed) return {ActorState::killed, "killed: ended with an exception after its channel was aborted:\n" + text};
   return {ActorState::failed, std::move(text)};
-}
-
-// threading knows this thread as a _DummyThread whose finalizer would run
-// after the threading module is torn down (and print "Exception ignored");
-// shmring._actor drops that record while the module is still there.
-void forget_dummy_thread() {
-  if (PyObject* runner = PyImport_ImportModule("shmring._actor")) {
-    PyObject* r = PyObject_CallMethod(runner, "_forget_dummy_thread", nullptr);
-    Py_XDECREF(r);
-    Py_DECREF(runner);
-  }
-  PyErr_Clear();
-}
-
-// Threads the actor started must end before its interpreter can (CPython
-// aborts the process otherwise). Returns how many still run after `seconds`;
-// -1 if the check itself failed (then nothing is known: treat as running).
-long wind_down_threads(double seconds) {
-  long alive = -1;
-  if (PyObject* runner = PyImport_ImportModule("shmring._actor")) {
-    if (PyObject* r = PyObject_CallMethod(runner, "_wind_down_threads", "d", seconds)) {
-      alive = PyLong_AsLong(r);
-      Py_DECREF(r);
-    }
-    Py_DECREF(runner);
-  }
-  PyErr_Clear();
-  return alive;
 }
 
 // How long an ending actor's own threads get to finish.
@@ -256,11 +183,18 @@ void worker_main(std::shared_ptr<Worker> w) {
   // the pending asynchronous exception as well as any raised one.
   PyThreadState_SetAsyncExc(w->thread_ident, nullptr);
   PyErr_Clear();
-  if (wind_down_threads(kThreadWindDownSeconds) != 0) {
+  call_runner_hook(w->runner, "before_teardown");  // e.g. idle worker threads told to leave
+  if (const long alive = join_own_threads(kThreadWindDownSeconds); alive != 0) {
     // A thread the actor started is still running (blocked in C, say):
     // ending the interpreter now would abort the whole process. Leave it
     // unfinalized and count it as abandoned, so process exit skips
-    // finalization as for an abandoned actor (docs/spawner.md).
+    // finalization as for an abandoned actor (docs/spawner.md). The runner
+    // hears of it (it may abort the channels that stay open).
+    if (PyObject* count = Py_BuildValue("(l)", alive)) {
+      call_runner_hook(w->runner, "threads_left", count);
+      Py_DECREF(count);
+    }
+    PyErr_Clear();
     c.abandoned.fetch_add(1, std::memory_order_relaxed);
     PyEval_SaveThread();
     c.threads.fetch_sub(1, std::memory_order_relaxed);

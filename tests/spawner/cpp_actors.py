@@ -1,6 +1,5 @@
-"""Python actors the C++ spawner tests start."""
-
-import threading
+"""Python actors that python_actors_test.cpp starts: each gets a
+shmring._core.Endpoint (the spawner runs them through shmring._actor)."""
 
 import shmring
 
@@ -14,16 +13,6 @@ def echo(endpoint, args):
         endpoint.send(message.upper())
 
 
-def fail(endpoint, args):
-    raise ValueError("failed in the child")
-
-
-def busy(endpoint, args):
-    endpoint.send(b"started")
-    while True:
-        pass
-
-
 def wait_on_channel(endpoint, args):
     endpoint.send(b"started")
     try:
@@ -31,8 +20,3 @@ def wait_on_channel(endpoint, args):
     except shmring.AbortedError:
         return b"aborted"
     return b"?"
-
-
-def stuck(endpoint, args):
-    endpoint.send(b"started")
-    threading.Event().wait()

@@ -1,17 +1,17 @@
-// The C++ spawner API in a C++ host that embeds CPython: real
-// sub-interpreters on real threads, talking to C++ over shmring channels.
-#include <Python.h>
+// The spawner on its own (transport + CPython, no shmring Python package):
+// real sub-interpreters on real threads, with no runner (the entry gets its
+// channel's handle as an int) or a runner of the tests' own
+// (spawner_test_runner.py). Entry points: plain_actors.py.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>
 
-#include "../messaging/messages.hpp"
-#include "shmring/actors.hpp"
-#include "shmring/shmring.hpp"
+#include "embedded_python.hpp"
 #include "shmring/spawner.hpp"
 #include "test_support.hpp"
 
@@ -19,110 +19,151 @@ namespace shmring {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::bytes_of;
-using testing::text_of;
 
-std::string receive(Endpoint& ep) {
-  std::vector<std::byte> m;
-  const Status st = ep.recv_for(m, 30s);
-  return st == Status::ok ? text_of(m) : "<" + std::string(to_string(st)) + ">";
-}
+// A pipe the child writes "started" (or what a runner hook says) into: the
+// child has no channel it could use without shmring's extension.
+class Pipe {
+ public:
+  Pipe() { EXPECT_EQ(::pipe2(fds_, O_CLOEXEC), 0); }
+  ~Pipe() {
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  std::string write_end() const { return std::to_string(fds_[1]); }
+  // What the child wrote, or "<nothing>" after `timeout`.
+  std::string read(std::chrono::milliseconds timeout = 30s) const {
+    pollfd p{fds_[0], POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return "<nothing>";
+    char buf[64];
+    const auto n = ::read(fds_[0], buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "<nothing>";
+  }
 
-SpawnRequest request(const std::string& entry, InterpreterConfig config = InterpreterConfig::isolated) {
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+SpawnRequest request(const std::string& entry, std::string args = {},
+                     InterpreterConfig config = InterpreterConfig::isolated) {
   SpawnRequest r;
-  r.entry = entry;
+  r.entry = "plain_actors:" + entry;
+  r.args = std::move(args);
   r.config = config;
   return r;
 }
 
-class SpawnerTest : public ::testing::TestWithParam<InterpreterConfig> {};
+class SpawnerWithoutRunner : public ::testing::TestWithParam<InterpreterConfig> {};
 
-TEST_P(SpawnerTest, a_python_actor_answers_a_cpp_parent_and_returns_bytes) {
+TEST_P(SpawnerWithoutRunner, hands_the_entry_its_handle_and_args_and_returns_its_bytes) {
   Spawner sut;
-  SpawnRequest r = request("cpp_actors:echo", GetParam());
-  r.args = "bye";
-  Actor actor = sut.spawn(std::move(r));
-  for (int i = 0; i < 100; ++i) {
-    ASSERT_EQ(actor.channel().send(bytes_of("hello " + std::to_string(i))), Status::ok);
-    EXPECT_EQ(receive(actor.channel()), "HELLO " + std::to_string(i));
-  }
-  actor.channel().close();
+  Actor actor = sut.spawn(request("returns_its_arguments", "xyz", GetParam()));
   ASSERT_TRUE(actor.join(30s));
-  EXPECT_EQ(actor.state(), ActorState::exited);
-  EXPECT_EQ(actor.result(), "bye");
+  EXPECT_EQ(actor.state(), ActorState::exited) << actor.error();
+  EXPECT_EQ(actor.result(), "handle is an int; args: xyz");
   EXPECT_GT(actor.startup_seconds(), 0.0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Configs, SpawnerTest,
+INSTANTIATE_TEST_SUITE_P(Configs, SpawnerWithoutRunner,
                          ::testing::Values(InterpreterConfig::isolated, InterpreterConfig::legacy));
 
-TEST(Spawner, four_actors_run_at_once) {
+TEST(Spawner, imports_nothing_of_shmrings_python_package_in_the_child) {
   Spawner sut;
-  std::vector<Actor> actors;
-  for (int i = 0; i < 4; ++i) actors.push_back(sut.spawn(request("cpp_actors:echo")));
-  for (int round = 0; round < 20; ++round) {
-    for (auto& a : actors) ASSERT_EQ(a.channel().send(bytes_of("x")), Status::ok);
-    for (auto& a : actors) EXPECT_EQ(receive(a.channel()), "X");
-  }
-  for (auto& a : actors) a.channel().close();
-  for (auto& a : actors) EXPECT_TRUE(a.join(30s));
+  Actor actor = sut.spawn(request("names_the_shmring_modules_loaded"));
+  ASSERT_TRUE(actor.join(30s));
+  EXPECT_EQ(actor.state(), ActorState::exited) << actor.error();
+  EXPECT_EQ(actor.result(), "");
+}
+
+TEST(Spawner, none_is_an_empty_result) {
+  Spawner sut;
+  Actor actor = sut.spawn(request("returns_none"));
+  ASSERT_TRUE(actor.join(30s));
+  EXPECT_EQ(actor.state(), ActorState::exited) << actor.error();
+  EXPECT_EQ(actor.result(), "");
+}
+
+TEST(Spawner, a_result_that_is_not_bytes_fails_the_actor_clearly) {
+  Spawner sut;
+  Actor actor = sut.spawn(request("returns_text"));
+  ASSERT_TRUE(actor.join(30s));
+  EXPECT_EQ(actor.state(), ActorState::failed);
+  EXPECT_NE(actor.error().find("returned str; an actor returns bytes or None"), std::string::npos) << actor.error();
 }
 
 TEST(Spawner, an_exception_in_the_child_becomes_its_traceback) {
   Spawner sut;
-  Actor actor = sut.spawn(request("cpp_actors:fail"));
+  Actor actor = sut.spawn(request("fails"));
   ASSERT_TRUE(actor.join(30s));
   EXPECT_EQ(actor.state(), ActorState::failed);
   EXPECT_NE(actor.error().find("ValueError: failed in the child"), std::string::npos) << actor.error();
-  EXPECT_NE(actor.error().find("cpp_actors.py"), std::string::npos) << actor.error();
+  EXPECT_NE(actor.error().find("plain_actors.py"), std::string::npos) << actor.error();
+}
+
+TEST(Spawner, an_entry_that_names_nothing_callable_fails_the_actor) {
+  Spawner sut;
+  SpawnRequest missing = request("no_such_function");
+  SpawnRequest module = request("x");
+  module.entry = "no_such_module_here:f";
+  Actor a = sut.spawn(std::move(missing));
+  Actor b = sut.spawn(std::move(module));
+  ASSERT_TRUE(a.join(30s) && b.join(30s));
+  EXPECT_NE(a.error().find("AttributeError"), std::string::npos) << a.error();
+  EXPECT_NE(b.error().find("ModuleNotFoundError"), std::string::npos) << b.error();
 }
 
 TEST(Spawner, a_malformed_entry_is_refused) {
   Spawner sut;
-  EXPECT_THROW(sut.spawn(request("no colon")), std::invalid_argument);
+  SpawnRequest r;
+  r.entry = "no colon";
+  EXPECT_THROW(sut.spawn(std::move(r)), std::invalid_argument);
+}
+
+TEST(Spawner, the_threads_an_actor_leaves_are_joined_before_its_interpreter_ends) {
+  const SpawnerCounts before = Spawner::counts();
+  {
+    Spawner sut;
+    Actor actor = sut.spawn(request("leaves_a_short_thread"));
+    ASSERT_TRUE(actor.join(30s));
+    EXPECT_EQ(actor.result(), "left a thread");
+    EXPECT_EQ(sut.shutdown(1s), 0u);  // waits for the worker thread to end
+  }
+  const SpawnerCounts after = Spawner::counts();
+  EXPECT_EQ(after.live_interpreters, before.live_interpreters);
+  EXPECT_EQ(after.abandoned, before.abandoned);
 }
 
 TEST(Spawner, kill_of_a_busy_loop_ends_it_with_an_asynchronous_exception) {
   Spawner sut;
-  Actor actor = sut.spawn(request("cpp_actors:busy"));
-  ASSERT_EQ(receive(actor.channel()), "started");
+  Pipe pipe;
+  Actor actor = sut.spawn(request("busy", pipe.write_end()));
+  ASSERT_EQ(pipe.read(), "started");
   EXPECT_EQ(actor.kill(3s), KillStep::async_exception);
   EXPECT_EQ(actor.state(), ActorState::killed);
   std::vector<std::byte> m;
   EXPECT_EQ(actor.channel().try_recv(m), Status::aborted);  // the parent's side learned at once
-}
-
-TEST(Spawner, kill_of_a_child_waiting_on_its_channel_ends_at_the_abort) {
-  Spawner sut;
-  Actor actor = sut.spawn(request("cpp_actors:wait_on_channel"));
-  ASSERT_EQ(receive(actor.channel()), "started");
-  EXPECT_EQ(actor.kill(3s), KillStep::channel_abort);
   EXPECT_EQ(actor.kill(3s), KillStep::already_ended);
 }
 
 TEST(Spawner, a_child_stuck_in_a_c_level_wait_is_abandoned_within_the_grace) {
   Spawner sut;
-  Actor actor = sut.spawn(request("cpp_actors:stuck"));
-  ASSERT_EQ(receive(actor.channel()), "started");
-  const auto start = std::chrono::steady_clock::now();
+  Pipe pipe;
+  Actor actor = sut.spawn(request("stuck", pipe.write_end()));
+  ASSERT_EQ(pipe.read(), "started");
   EXPECT_EQ(actor.kill(200ms), KillStep::abandoned);
   EXPECT_EQ(actor.state(), ActorState::abandoned);
   EXPECT_GE(Spawner::counts().abandoned, 1u);
-  std::printf("kill returned %.0f ms after it began (grace 200 ms)\n",
-              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
 }
 
 TEST(Spawner, a_warm_pool_serves_spawns_and_refills) {
   PoolOptions pool;
   pool.size = 2;
-  Spawner sut(pool);
+  pool.preload = {"json"};
+  Spawner sut({.runner = "", .pool = pool});
   ASSERT_TRUE(sut.wait_warm(60s)) << sut.last_pool_error();
   EXPECT_EQ(sut.warm_count(), 2u);
-  Actor actor = sut.spawn(request("cpp_actors:echo"));
-  ASSERT_EQ(actor.channel().send(bytes_of("warm")), Status::ok);
-  EXPECT_EQ(receive(actor.channel()), "WARM");
-  actor.channel().close();
-  EXPECT_TRUE(actor.join(30s));
+  Actor actor = sut.spawn(request("returns_its_arguments", "warm"));
+  ASSERT_TRUE(actor.join(30s));
+  EXPECT_EQ(actor.result(), "handle is an int; args: warm");
   EXPECT_TRUE(sut.wait_warm(60s));
 }
 
@@ -130,8 +171,9 @@ TEST(Spawner, shutdown_ends_what_runs_and_counts_return_to_rest) {
   const SpawnerCounts before = Spawner::counts();
   {
     Spawner sut;
-    Actor a = sut.spawn(request("cpp_actors:busy"));
-    ASSERT_EQ(receive(a.channel()), "started");
+    Pipe pipe;
+    Actor a = sut.spawn(request("busy", pipe.write_end()));
+    ASSERT_EQ(pipe.read(), "started");
     EXPECT_EQ(sut.shutdown(3s), 0u);
     EXPECT_EQ(a.state(), ActorState::killed);
   }
@@ -140,59 +182,40 @@ TEST(Spawner, shutdown_ends_what_runs_and_counts_return_to_rest) {
   EXPECT_EQ(after.live_threads, before.live_threads);
 }
 
-// A C++ actor and a Python actor (trio + msgpack, in a legacy sub-interpreter
-// this host started) exchange typed messages over the actor's channel, both
-// ways: C++ asks Python (greet), Python asks C++ (add), Python tells C++.
-TEST(Spawner, a_cpp_actor_and_a_python_actor_in_a_sub_interpreter_exchange_typed_messages) {
-  using namespace test_messages;
-  Spawner sut;
-  Actor child = sut.spawn(request("typed_actor:serve", InterpreterConfig::legacy));
+// The runner protocol (spawner.hpp), with the tests' own runner.
+TEST(SpawnerRunner, calls_the_entry_and_returns_what_the_runner_returns) {
+  for (std::size_t pool_size : {0, 1}) {
+    PoolOptions pool;
+    pool.size = pool_size;
+    Spawner sut({.runner = "spawner_test_runner", .pool = pool});
+    ASSERT_TRUE(sut.wait_warm(60s)) << sut.last_pool_error();
+    Actor actor = sut.spawn(request("returns_its_arguments", "abc"));
+    ASSERT_TRUE(actor.join(30s));
+    EXPECT_EQ(actor.result(), "via the runner: handle is an int; args: abc") << actor.error();
+  }
+}
 
-  actors::Actor host(actors::ActorOptions{.name = "host"});
-  std::atomic<std::uint64_t> pong{0};
-  std::string greeting;  // written by the actor thread, read after join
-  host.on<Add>([](const Add& m, actors::Context&) { return Sum{m.a + m.b}; });
-  host.on<Pong>([&](const Pong& p, actors::Context& ctx) {
-    pong = p.seq;
-    ctx.stop("got the pong");
-  });
-  actors::PeerId python = 0;
-  host.on_start([&](actors::Context& ctx) {
-    ctx.request<Greeting>(python, Greet{"C++"}, 30s, [&](actors::Result<Greeting>& r) {
-      greeting = r.ok() ? r.value().text : std::string("error: ") + r.error().what();
-    });
-  });
-  python = host.attach(std::move(child.channel()));
-  host.start();
-  const actors::ExitInfo exit = host.join();  // the stop closes the channel: the child returns
-  EXPECT_FALSE(exit.failed) << exit.reason;
-  EXPECT_EQ(greeting, "hello C++ from a sub-interpreter");
-  EXPECT_EQ(pong.load(), 42u);
-  ASSERT_TRUE(child.join(30s));
-  EXPECT_EQ(child.state(), ActorState::exited) << child.error();
-  EXPECT_EQ(child.result(), "done");
+TEST(SpawnerRunner, its_kill_hook_wakes_a_child_parked_in_c_so_the_kill_lands) {
+  Spawner sut({.runner = "spawner_test_runner", .pool = {}});
+  Pipe pipe;
+  Actor actor = sut.spawn(request("waits_for_the_runners_wake", pipe.write_end()));
+  ASSERT_EQ(pipe.read(), "started");
+  // Without the hook this child would be abandoned (see the stuck test).
+  EXPECT_EQ(actor.kill(10s), KillStep::async_exception) << actor.error();
+}
+
+TEST(SpawnerRunner, hears_that_threads_were_left_when_the_interpreter_cannot_end) {
+  Spawner sut({.runner = "spawner_test_runner", .pool = {}});
+  Pipe pipe;
+  const std::size_t abandoned_before = Spawner::counts().abandoned;
+  Actor actor = sut.spawn(request("leaves_a_stuck_thread", pipe.write_end()));
+  ASSERT_TRUE(actor.join(30s));
+  EXPECT_EQ(actor.result(), "via the runner: left a stuck thread");
+  EXPECT_EQ(pipe.read(), "threads_left 1");  // after the worker's 2 s of joining
+  EXPECT_EQ(Spawner::counts().abandoned, abandoned_before + 1);  // its interpreter stays unfinalized
 }
 
 }  // namespace
 }  // namespace shmring
 
-// CPython is initialized once for the whole program; the main thread then
-// releases the GIL so actor threads (legacy ones share it) can run.
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  PyConfig config;
-  PyConfig_InitPythonConfig(&config);  // PYTHONPATH (set by CTest) finds shmring and cpp_actors
-  PyStatus status = Py_InitializeFromConfig(&config);
-  PyConfig_Clear(&config);
-  if (PyStatus_Exception(status)) Py_ExitStatusException(status);
-  PyThreadState* main_thread = PyEval_SaveThread();
-  const int rc = RUN_ALL_TESTS();
-  // The documented host policy: with an abandoned actor still inside its
-  // interpreter, CPython cannot finalize; leave without it.
-  if (shmring::Spawner::counts().abandoned > 0) {
-    std::fflush(nullptr);
-    ::_exit(rc);
-  }
-  PyEval_RestoreThread(main_thread);
-  return Py_FinalizeEx() < 0 ? 120 : rc;
-}
+int main(int argc, char** argv) { return shmring::testing::run_all_tests_in_embedded_python(argc, argv); }

@@ -1,105 +1,56 @@
-"""Runs an actor's entry point inside its sub-interpreter.
+"""shmring's runner for the spawner: hands an actor its channel as an Endpoint.
 
-The spawner's worker thread imports this module in the child interpreter
-(ahead of time, in a warm pool) and calls :func:`run`. Nothing here is
-public API.
+The spawner (spawner/, C++) knows nothing of this package: shmring._core's
+Spawner names this module as its runner, and the worker thread imports it in
+the child interpreter (ahead of time, in a warm pool) and calls the hooks
+below (the runner protocol: spawner/include/shmring/spawner.hpp). Nothing
+here is public API but :func:`add_kill_waker`.
 """
 
-import importlib
 import sys
 
 from . import _core
 
 
-def resolve(entry: str):
-    """The callable named by 'package.module:function' (the function may be dotted)."""
-    module_name, sep, qualname = entry.partition(":")
-    if not sep or not module_name or not qualname:
-        raise ValueError(f"entry must look like 'package.module:function', not {entry!r}")
-    target = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    if not callable(target):
-        raise TypeError(f"{entry!r} is not callable")
-    return target
-
-
-def run(entry: str, handle: int, args: bytes, paths: tuple[str, ...] = ()) -> bytes:
-    """Calls entry(endpoint, args) and returns its result as bytes.
-
-    ``paths`` go in front of sys.path first (the parent's, usually).
-    """
-    sys.path[:0] = [p for p in paths if p not in sys.path]
-    function = resolve(entry)
+def run(function, handle: int, args: bytes):
+    """Calls function(endpoint, args) with the channel the spawner parked as ``handle``."""
     endpoint = _core.Endpoint.attach(handle)
     try:
-        result = function(endpoint, args)
+        return function(endpoint, args)
     finally:
         # Graceful: the parent reads everything we sent, then end of channel.
         endpoint.close()
-    if result is None:
-        return b""
-    try:
-        return bytes(memoryview(result))
-    except TypeError:
-        raise TypeError(f"actor {entry!r} returned {type(result).__name__}; an actor returns bytes or None") from None
 
 
-def _forget_dummy_thread() -> None:  # called by the worker thread before it ends the interpreter
-    """Drops threading's record of this (non-threading) thread now.
+def before_teardown() -> None:
+    """Tells trio's idle ``to_thread`` workers to leave now.
 
-    threading registers a foreign thread as a _DummyThread and removes it in a
-    finalizer; left for the interpreter's teardown, that finalizer runs after
-    the threading module is gone and prints "Exception ignored". (CPython 3.13
-    private names; nothing happens where they differ.)
+    The worker joins the threads an actor left before it ends the
+    interpreter (CPython aborts the process otherwise); trio keeps idle
+    workers for 10 s.
     """
-    import threading
-
-    local = getattr(threading, "_thread_local_info", None)
-    if local is not None and hasattr(local, "_track_dummy_thread_ref"):
-        del local._track_dummy_thread_ref
-
-
-def _wind_down_threads(timeout: float) -> int:  # called by the worker thread before it ends the interpreter
-    """Ends the threads this interpreter started, so it can be finalized.
-
-    CPython aborts the whole process ("Py_EndInterpreter: not the last
-    thread") if an interpreter ends while a thread it started still runs.
-    trio keeps idle ``to_thread`` workers for 10 s: they are told to leave
-    now. Other threads get `timeout` seconds in total to finish. Returns how
-    many are still alive (then the interpreter is left unfinalized).
-    """
-    import threading
-    import time
-
     cache_module = sys.modules.get("trio._core._thread_cache")
-    if cache_module is not None:
-        try:
-            # trio private names (0.2x-0.3x); nothing happens where they differ.
-            cache_module.IDLE_TIMEOUT = 0.0  # read by each worker before it waits again
-            idle = cache_module.THREAD_CACHE._idle_workers
-            workers = list(idle)
-            idle.clear()
-            for worker in workers:  # a no-op job wakes it; then its wait times out at once and it returns
-                worker._job = (lambda: None, lambda result: None, None)
-                worker._worker_lock.release()
-        except Exception:
-            pass
-    deadline = time.monotonic() + timeout
-    me = threading.get_ident()
-    alive = 0
-    for thread in threading.enumerate():
-        # Not ours to wait for: this thread, foreign threads, and threading's
-        # "main thread" (in a sub-interpreter, the process's main thread).
-        if thread.ident == me or isinstance(thread, threading._DummyThread) or thread is threading.main_thread():
-            continue
-        thread.join(max(0.0, deadline - time.monotonic()))
-        alive += thread.is_alive()
-    if alive:
-        # The interpreter will not be finalized, so its endpoints would stay
-        # open and peers wait forever: abort them, saying why.
-        _core._abort_all_endpoints(f"the actor ended with {alive} thread(s) of its own still running")
-    return alive
+    if cache_module is None:
+        return
+    try:
+        # trio private names (0.2x-0.3x); nothing happens where they differ.
+        cache_module.IDLE_TIMEOUT = 0.0  # read by each worker before it waits again
+        idle = cache_module.THREAD_CACHE._idle_workers
+        workers = list(idle)
+        idle.clear()
+        for worker in workers:  # a no-op job wakes it; then its wait times out at once and it returns
+            worker._job = (lambda: None, lambda result: None, None)
+            worker._worker_lock.release()
+    except Exception:
+        pass
+
+
+def threads_left(count: int) -> None:
+    """The interpreter stays unfinalized (``count`` threads of the actor's still run).
+
+    Its endpoints would stay open and peers wait forever: abort them, saying why.
+    """
+    _core._abort_all_endpoints(f"the actor ended with {count} thread(s) of its own still running")
 
 
 # Called on a kill, in the child's interpreter, right after SystemExit was
@@ -116,7 +67,7 @@ def add_kill_waker(waker) -> None:
     _kill_wakers.append(waker)
 
 
-def _wake_for_kill() -> None:  # called by the spawner's kill helper, attached to this interpreter
+def wake_for_kill() -> None:  # called by the spawner's kill helper, attached to this interpreter
     for waker in list(_kill_wakers):
         try:
             waker()

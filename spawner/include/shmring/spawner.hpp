@@ -2,15 +2,22 @@
 //
 // A Spawner starts each actor on a dedicated, named thread that creates a
 // sub-interpreter (Py_NewInterpreterFromConfig) and calls the actor's entry
-// point, "package.module:function", as function(endpoint, args): endpoint is
-// a shmring._core.Endpoint (one side of a fresh channel; the Actor keeps the
-// other) and args the bytes given at spawn. The function returns bytes (or
-// None); an exception ends the actor with its formatted traceback.
+// point, "package.module:function", with the child's side of a fresh channel
+// (the Actor keeps the other) and the bytes given at spawn. The function
+// returns bytes (or None); an exception ends the actor with its formatted
+// traceback.
+//
+// How the child gets its side of the channel is the runner's business
+// (SpawnerOptions::runner): with none, function(handle, args) gets the
+// endpoint's handle in the transport's table (shmring/handles.hpp) as an int;
+// with shmring's Python package, runner "shmring._actor" gives it a
+// shmring._core.Endpoint. The spawner itself imports nothing of shmring's.
 //
 // CPython must be initialized (this process is `python`, or a C++ host called
 // Py_Initialize), and the calling thread must not hold a GIL when it calls
 // into the Spawner: call from Python with the GIL released, as shmring._core
-// does. Children find `shmring` on their sys.path like any import.
+// does. Children find the entry's module (and the runner) on their sys.path
+// like any import.
 //
 // Lifecycle: starting -> running -> exited | failed | killed | abandoned.
 // kill(grace) escalates and reports the step that ended the actor:
@@ -124,6 +131,24 @@ struct PoolOptions {
   std::chrono::milliseconds refill_delay{300};
 };
 
+// A runner is a Python module, importable in the child, that the worker
+// imports (ahead of time in a warm interpreter) and calls in the child's
+// interpreter:
+//   run(function, handle: int, args: bytes)   calls the resolved entry point
+//       its way and returns what it returned (required);
+//   before_teardown()                          before the worker joins the
+//       threads the actor left (optional);
+//   threads_left(count: int)                   the interpreter is left
+//       unfinalized because `count` of them still run (optional);
+//   wake_for_kill()                            from a kill helper thread, right
+//       after SystemExit was raised in the actor's thread (optional): an
+//       event loop parked in C runs no Python code until it is woken.
+// Exceptions from the optional hooks are ignored.
+struct SpawnerOptions {
+  std::string runner;  // "" = call function(handle, args) directly
+  PoolOptions pool;
+};
+
 struct SpawnerCounts {
   std::size_t live_interpreters = 0;  // created and not yet ended (pool included)
   std::size_t live_threads = 0;       // actor/pool threads not yet finished
@@ -132,7 +157,7 @@ struct SpawnerCounts {
 
 class Spawner {
  public:
-  explicit Spawner(PoolOptions pool = {});
+  explicit Spawner(SpawnerOptions options = {});
   Spawner(const Spawner&) = delete;
   Spawner& operator=(const Spawner&) = delete;
   // shutdown(1 s): kills what runs, ends the pool.
