@@ -72,6 +72,9 @@ __all__ = [
 # cancelled send never arrives later).
 _PENDING_GRACE = 1.0
 
+# trio's own words for a closed SocketStream, on purpose: code written for
+# trio streams (tractor among it: ipc/_transport.py) tells "closed here" from
+# "closed while we waited" by these texts.
 _ALREADY_CLOSED = "this socket was already closed"
 _CLOSED_BY_OTHER_TASK = "another task closed this fd"
 
