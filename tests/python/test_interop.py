@@ -133,16 +133,3 @@ def test_a_clean_close_from_python_ends_the_cpp_actor_cleanly(tmp_path):
         assert "actor ended: peer gone" in process.stdout.read()
 
     trio.run(main)
-
-
-def test_frames_round_trip_and_bad_frames_are_decode_errors():
-    frame = typed.encode("ping", {"seq": 1, "text": "x"}, typed.REQUEST, 9)
-    assert typed.decode(frame) == typed.Message("ping", {"seq": 1, "text": "x"}, typed.REQUEST, 9)
-    assert typed.decode(typed.encode("t", [1, b"\x00"])) == typed.Message("t", [1, b"\x00"])
-    for bad in (b"", b"\xc1", b"\x92\x01\x02", b"\x93\xa1t\x00\x00", b"\x94\xa1t\xc0\x07\x01"):
-        with pytest.raises(typed.DecodeError):
-            typed.decode(bad)
-    with pytest.raises(TypeError):
-        typed.encode(5, {})
-    with pytest.raises(ValueError):
-        typed.encode("t", {}, 9)

@@ -1,7 +1,8 @@
 // A buggy or hostile peer writes garbage into shared memory: every field it
 // can touch must end in Status::corrupt (or a refused attach) with a sentence
 // saying what was wrong — never a crash, never a read outside the segment.
-// Run under ASan to make "never outside the segment" checkable.
+// Run under ASan to make "never outside the segment" checkable. A bad
+// segment refused when it is attached: channel_test.cpp.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -193,108 +194,6 @@ TEST(Corruption, random_garbage_at_the_readers_position_never_crashes) {
     corrupt += st == Status::corrupt;
   }
   EXPECT_GT(corrupt, 1900);  // a random word is almost never a valid header
-}
-
-// --- attaching to a segment someone else made ----------------------------------
-
-struct Handed {
-  std::shared_ptr<detail::ChannelResources> creator;
-  ControlBlock& control() { return *creator->control(); }
-
-  Handed() : creator(detail::create_channel(small_ring())) {}
-
-  // Attach from duplicates of the creator's fds, as a listener would.
-  std::shared_ptr<detail::ChannelResources> attach() {
-    UniqueFd wake[2][2];
-    for (int s = 0; s < 2; ++s)
-      for (int r = 0; r < 2; ++r) wake[s][r] = UniqueFd(::dup(creator->wake[s][r].get()));
-    return detail::attach_channel(UniqueFd(::dup(creator->memory.get())), wake);
-  }
-
-  void expect_attach_refused(const std::string& words) {
-    try {
-      attach();
-      FAIL() << "attached to a bad segment";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code().value(), EPROTO);
-      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
-    }
-  }
-};
-
-TEST(AttachCorruption, a_good_segment_attaches) {
-  Handed sut;
-  auto res = sut.attach();
-  EXPECT_EQ(res->ring_bytes, 4096u);
-}
-
-TEST(AttachCorruption, bad_magic) {
-  Handed sut;
-  sut.control().magic = 0x1234;
-  sut.expect_attach_refused("magic");
-}
-
-TEST(AttachCorruption, other_layout_version) {
-  Handed sut;
-  sut.control().layout_version = 99;
-  sut.expect_attach_refused("layout version is 99");
-}
-
-TEST(AttachCorruption, wrong_control_block_size) {
-  Handed sut;
-  sut.control().control_bytes = 64;
-  sut.expect_attach_refused("control block size");
-}
-
-TEST(AttachCorruption, segment_size_that_disagrees_with_the_file) {
-  Handed sut;
-  sut.control().segment_bytes = 1 << 30;
-  sut.expect_attach_refused("segment claims");
-}
-
-TEST(AttachCorruption, ring_size_not_a_power_of_two) {
-  Handed sut;
-  sut.control().ring_bytes = 3000;
-  sut.expect_attach_refused("not a power of two");
-}
-
-TEST(AttachCorruption, ring_offsets_outside_the_segment) {
-  Handed sut;
-  sut.control().ring_offset[1] = 1 << 20;
-  sut.expect_attach_refused("ring offsets");
-}
-
-TEST(AttachCorruption, maximum_message_size_out_of_range) {
-  Handed sut;
-  sut.control().max_message_bytes = 0;
-  sut.expect_attach_refused("maximum message size");
-}
-
-TEST(AttachCorruption, memory_that_is_not_sealed) {
-  Handed sut;
-  UniqueFd unsealed(::memfd_create("not-sealed", MFD_CLOEXEC));
-  ASSERT_EQ(::ftruncate(unsealed.get(), 4096 * 3), 0);
-  UniqueFd wake[2][2];
-  try {
-    detail::attach_channel(std::move(unsealed), wake);
-    FAIL() << "attached to an unsealed memory file";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("not sealed"), std::string::npos) << e.what();
-  }
-}
-
-TEST(AttachCorruption, wake_descriptor_that_is_not_an_eventfd) {
-  Handed sut;
-  UniqueFd wake[2][2];
-  for (int s = 0; s < 2; ++s)
-    for (int r = 0; r < 2; ++r) wake[s][r] = UniqueFd(::dup(sut.creator->wake[s][r].get()));
-  wake[1][1] = UniqueFd(::dup(sut.creator->memory.get()));
-  try {
-    detail::attach_channel(UniqueFd(::dup(sut.creator->memory.get())), wake);
-    FAIL() << "accepted a memory file as an eventfd";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("not an eventfd"), std::string::npos) << e.what();
-  }
 }
 
 // Issue 14.8: state words no transition produces are forged. They used to
