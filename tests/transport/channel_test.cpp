@@ -14,6 +14,7 @@
 #include "channel.hpp"
 #include "layout.hpp"
 #include "shmring/shmring.hpp"
+#include "channels.hpp"
 #include "test_support.hpp"
 
 namespace shmring {
@@ -21,16 +22,10 @@ namespace {
 
 using detail::ControlBlock;
 using detail::UniqueFd;
-
-ChannelOptions small_ring() {
-  ChannelOptions o;
-  o.ring_bytes = 4096;
-  o.spin_budget = std::chrono::nanoseconds{0};
-  return o;
-}
+using testing::small_ring_without_spin;
 
 TEST(CreateChannel, makes_a_private_sealed_memory_file_and_four_nonblocking_eventfds) {
-  auto sut = detail::create_channel(small_ring());
+  auto sut = detail::create_channel(small_ring_without_spin());
   struct stat st {};
   ASSERT_EQ(::fstat(sut->memory.get(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -50,7 +45,7 @@ struct Handed {
   std::shared_ptr<detail::ChannelResources> creator;
   ControlBlock& control() { return *creator->control(); }
 
-  Handed() : creator(detail::create_channel(small_ring())) {}
+  Handed() : creator(detail::create_channel(small_ring_without_spin())) {}
 
   // Attach from duplicates of the creator's fds, as a listener would.
   std::shared_ptr<detail::ChannelResources> attach() {

@@ -14,6 +14,7 @@
 #include "endpoint_core.hpp"
 #include "layout.hpp"
 #include "shmring/shmring.hpp"
+#include "channels.hpp"
 #include "test_support.hpp"
 
 namespace shmring {
@@ -21,19 +22,13 @@ namespace {
 
 using detail::ControlBlock;
 using detail::UniqueFd;
+using testing::small_ring_without_spin;
 namespace frame = detail::frame;
 using testing::bytes_of;
 
-ChannelOptions small_ring() {
-  ChannelOptions o;
-  o.ring_bytes = 4096;
-  o.spin_budget = std::chrono::nanoseconds{0};
-  return o;
-}
-
 // A pair plus raw access to the a->b ring, which b reads.
 struct CorruptiblePair {
-  CorruptiblePair() : pair(make_pair(small_ring())) {}
+  CorruptiblePair() : pair(make_pair(small_ring_without_spin())) {}
   ControlBlock& control() { return *pair.a.core().control_for_tests(); }
   std::byte* ring_a_to_b() { return pair.a.core().ring_for_tests(0); }
   void put_header(std::uint64_t offset, std::uint64_t header) { std::memcpy(ring_a_to_b() + offset, &header, 8); }

@@ -18,23 +18,18 @@
 #include "handshake.hpp"
 #include "platform.hpp"
 #include "shmring/shmring.hpp"
+#include "channels.hpp"
 #include "test_support.hpp"
 
 namespace shmring {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::accept_one;
 using testing::bytes_of;
 using testing::TempDir;
 using testing::text_of;
 using testing::Watchdog;
-
-// Waits (bounded) for the listener to hand over one endpoint.
-Endpoint accept_one(Listener& listener) {
-  auto e = listener.accept_for(30s);
-  if (!e) throw std::runtime_error("no peer connected within 30 s");
-  return std::move(*e);
-}
 
 TEST(Listener, connect_to_a_path_nobody_listens_on_fails_fast_with_a_clear_error) {
   TempDir dir;

@@ -20,6 +20,7 @@
 #include "handshake.hpp"
 #include "platform.hpp"
 #include "shmring/shmring.hpp"
+#include "channels.hpp"
 #include "test_support.hpp"
 #include "traffic.hpp"
 
@@ -27,6 +28,7 @@ namespace shmring {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::accept_one;
 using testing::bytes_of;
 using testing::TempDir;
 using testing::text_of;
@@ -39,13 +41,6 @@ std::set<std::string> dev_shm_entries() {
     ::closedir(d);
   }
   return names;
-}
-
-// Waits (bounded) for the listener to hand over one endpoint.
-Endpoint accept_one(Listener& listener) {
-  auto e = listener.accept_for(30s);
-  if (!e) throw std::runtime_error("no peer connected within 30 s");
-  return std::move(*e);
 }
 
 TEST(Process, listener_and_connect_exchange_messages_across_processes) {
