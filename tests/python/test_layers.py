@@ -45,7 +45,7 @@ def test_public_headers_are_included_only_from_the_same_or_a_higher_layer(compon
             if owner is None:
                 wrong.append(f"{path.relative_to(ROOT)}: {header} is no component's public header")
             elif owner not in MAY_INCLUDE[component]:
-                wrong.append(f"{path.relative_to(ROOT)} includes {header} of {owner}/, a layer above {component}/")
+                wrong.append(f"{path.relative_to(ROOT)} includes {header} of {owner}/, which is not below {component}/")
     assert not wrong, "\n".join(wrong)
 
 
