@@ -120,8 +120,8 @@ TABLE: tuple[Patch, ...] = (
     *_rebinds(TYPES, "transport_from_stream", ("tractor.ipc._chan",), why="imported transport_from_stream by name"),
     # --- spawning ---------------------------------------------------------
     Patch(SPAWN, "hard_kill", How.REPLACE, build="_replacements:hard_kill", expect="function",
-          why="after tractor's hard kill, removes the 'shm' sockets dead processes left (their rings are "
-              "memfds: nothing else of them outlives them)"),
+          why="after tractor's hard kill, removes the 'shm' sockets dead processes left (the rings are "
+              "memfds: nothing else outlives a process)"),
     *_rebinds(SPAWN, "hard_kill", ("tractor.spawn._trio",), why="imported hard_kill by name"),
     Patch(SPAWN, "_methods", How.DICT_ENTRY, key="shm_subint", build="_replacements:spawn_backend",
           why="tractor's table of spawn backends"),
