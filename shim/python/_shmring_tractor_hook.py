@@ -1,7 +1,12 @@
 """Run at interpreter start-up by shmring's .pth file: when (and only when) a
 process imports tractor, register shmring's 'shm' transport with it. Cheap:
 it imports nothing of shmring or tractor until tractor itself is imported.
-Set SHMRING_TRACTOR=0 to disable."""
+Set SHMRING_TRACTOR=0 to disable.
+
+It never breaks a program: if this tractor does not fit shmring's table of
+patches, registration changes nothing in it (but for making a request for
+'shm' or 'shm_subint' raise shmring.tractor.TractorMismatch), and the hook
+turns the error into a RuntimeWarning naming every row that did not fit."""
 
 import importlib.abc
 import importlib.machinery
@@ -25,10 +30,14 @@ class _AfterTractorImport(importlib.abc.MetaPathFinder):
                 import shmring.tractor
 
                 shmring.tractor.register()
-            except Exception as exc:  # never break tractor because of us
+            except Exception as exc:  # never break tractor (nor a program that never asks for 'shm') because of us
                 import warnings
 
-                warnings.warn(f"shmring: could not register with tractor: {exc!r}", RuntimeWarning, stacklevel=2)
+                if type(exc).__name__ == "TractorMismatch":  # its own report: the rows, the tractor version
+                    detail = str(exc)
+                else:  # a bug of ours
+                    detail = f"shmring: could not register with tractor: {exc!r}"
+                warnings.warn(detail, RuntimeWarning, stacklevel=2)
 
         spec.loader.exec_module = exec_module
         return spec

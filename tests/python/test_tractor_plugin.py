@@ -1,7 +1,8 @@
 """The tractor plugin: the 'shm' address/listener contract (no tractor
-needed), registration against a minimal fake tractor (including one that
-lacks names), the start-up hook, and — when tractor is installed — a real
-root actor and subactor talking over 'shm'."""
+needed), registration through the start-up hook, and — when tractor is
+installed — a real root actor and subactor talking over 'shm', and the
+'shm_subint' backend. Registration as a whole (the table of patches, a
+tractor that moved): test_tractor_registration.py."""
 
 import ast
 import importlib.util
@@ -93,85 +94,27 @@ async def test_connecting_where_nobody_listens_raises_oserror_at_once():
         await connect_stream(ShmAddress.get_random())
 
 
-# --- registration against a fake, minimal tractor --------------------------------
+# --- registration through the start-up hook, with the real tractor ---------------------
+# (the table of patches as a whole, and a tractor that moved: test_tractor_registration.py)
 
-FAKE_TRACTOR = {
-    "tractor/__init__.py": "",
-    "tractor/discovery/__init__.py": "",
-    "tractor/discovery/_addr.py": """
-        _address_types = {}
-        _default_lo_addrs = {}
-        _address_protos = []
-        def wrap_address(addr):
-            return ('original', addr)
-    """,
-    "tractor/discovery/_multiaddr.py": """
-        _tpt_proto_to_maddr = {'tcp': 'tcp', 'uds': 'unix'}
-        _maddr_to_tpt_proto = {'tcp': 'tcp', 'unix': 'uds'}
-        def mk_maddr(addr):
-            raise ValueError(f'Unsupported proto_key: {addr.proto_key!r}')
-        def parse_maddr(maddr_str):
-            return ('original', maddr_str)
-    """,
-    "tractor/_exceptions.py": """
-        class TransportClosed(Exception):
-            @classmethod
-            def from_src_exc(cls, src_exc, message, body='', **kw):
-                return cls(message)
-        def _mk_send_mte(*args, **kwargs):
-            return TypeError('send mte')
-        def _mk_recv_mte(*args, **kwargs):
-            return TypeError('recv mte')
-    """,
-    "tractor/msg/__init__.py": """
-        import contextvars
-        _ctxvar_MsgCodec = contextvars.ContextVar('codec')
-    """,
-    "tractor/msg/types.py": "__msg_types__ = ()",
-    # tractor's codec library, as far as the transport module names it.
-    "msgspec/__init__.py": """
-        class ValidationError(Exception): pass
-        class DecodeError(Exception): pass
-    """,
-    "tractor/ipc/__init__.py": "",
-    "tractor/ipc/_transport.py": """
-        class MsgpackTransport:
-            def __init__(self, stream, prefix_size=4, codec=None):
-                self.stream = stream
-                self._laddr, self._raddr = self.get_stream_addrs(stream)
-    """,
-    "tractor/ipc/_types.py": """
-        _msg_transports = []
-        _key_to_transport = {}
-        _addr_to_transport = {}
-        def transport_from_stream(stream, codec_key='msgpack'):
-            return 'original'
-    """,
-    "tractor/ipc/_chan.py": "from tractor.ipc._types import transport_from_stream\n"
-                            "from tractor.discovery._addr import wrap_address",
-    "tractor/_root.py": "from tractor.discovery._addr import wrap_address",
-    "tractor/discovery/_api.py": "from tractor.discovery._addr import wrap_address",
-    "tractor/discovery/_registry.py": "from tractor.discovery._addr import wrap_address",
-    "tractor/runtime/__init__.py": "",
-    "tractor/runtime/_runtime.py": "from tractor.discovery._addr import wrap_address",
-    "tractor/spawn/__init__.py": "",
-    "tractor/spawn/_reap.py": "from tractor.discovery._addr import wrap_address",
-    "tractor/spawn/_spawn.py": """
-        _methods = {}
-        _spawn_method = 'trio'
-        _ctx = None
-        def try_set_start_method(key):
-            raise ValueError(key)
-        async def hard_kill(proc, terminate_after=1.6, **kw):
-            return None
-    """,
-    # Imported by tractor's own test suite only; registration must not import it.
-    "tractor/_testing/__init__.py": "",
-    "tractor/_testing/addr.py": """
-        def get_rando_addr(tpt_proto, *args, **kwargs):
-            return ('original', tpt_proto)
-    """,
-}
+HAVE_TRACTOR = importlib.util.find_spec("tractor") is not None
+needs_tractor = pytest.mark.skipif(
+    not HAVE_TRACTOR,
+    reason="tractor is not installed: it is not on the package index in its current form; set "
+           "SHMRING_TRACTOR_SDIST to a tractor source tarball and run scripts/test (docs/tractor.md)")
+needs_hook = pytest.mark.skipif(
+    importlib.util.find_spec("_shmring_tractor_hook") is None,
+    reason="the start-up hook is installed with the wheel (pip install .), not in this build",
+)
+
+
+def output_of(snippet: str, **env: str) -> str:
+    """What a fresh interpreter running `snippet` printed; it must succeed."""
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(snippet)], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, **env))
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
 
 CHECK = """
     import warnings, sys
@@ -185,79 +128,40 @@ CHECK = """
     registered = "shm" in _addr._address_types
     print("registered", registered)
     if registered:
-        assert _addr.wrap_address(ShmAddress.get_root().unwrap()) == ShmAddress.get_root()
-        assert _addr.wrap_address(("127.0.0.1", 1)) == ("original", ("127.0.0.1", 1))
+        root = ShmAddress.get_root()
+        assert _addr.wrap_address(root.unwrap()) == root
+        assert _addr.wrap_address(("127.0.0.1", 1)).proto_key == "tcp"  # tractor's forms still reach tractor's
         assert _types._key_to_transport[("msgpack", "shm")].__name__ == "MsgpackShmStream"
         a, b = st.open_stream_pair()
         assert _chan.transport_from_stream(a).__name__ == "MsgpackShmStream"
-        assert _chan.transport_from_stream(object()) == "original"
         import tractor._root, tractor.spawn._reap, tractor.spawn._spawn as spawn
         for module in (_chan, tractor._root, tractor.spawn._reap):
             assert module.wrap_address is _addr.wrap_address  # the names imported by name were rebound
         from tractor.discovery import _multiaddr
-        root = ShmAddress.get_root()
         maddr = _multiaddr.mk_maddr(root)
         assert str(maddr) == f"/shm{root.sockpath}", maddr
         assert _multiaddr.parse_maddr(str(maddr)) == root
-        assert _multiaddr.parse_maddr("/ip4/127.0.0.1/tcp/1") == ("original", "/ip4/127.0.0.1/tcp/1")
-        assert _multiaddr._tpt_proto_to_maddr == {"tcp": "tcp", "uds": "unix"}  # left alone
+        assert "shm" not in _multiaddr._tpt_proto_to_maddr  # tractor's tests pin its tables: left alone
         assert "shm_subint" in spawn._methods
         assert spawn.try_set_start_method("shm_subint") is None and spawn._spawn_method == "shm_subint"
+        from shmring.tractor import _pool
+        _pool._create()  # selecting 'shm_subint' started filling the pool: let it finish before exiting
     print("warnings", len([w for w in caught if "shmring" in str(w.message)]))
 """
 
 
-def make_fake_tractor(root, drop=()):
-    for path, text in FAKE_TRACTOR.items():
-        if path in drop:
-            continue
-        full = os.path.join(root, path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        with open(full, "w") as f:
-            f.write(textwrap.dedent(text))
-
-
-def run_check(root, env_extra=None):
-    env = dict(os.environ, PYTHONPATH=str(root), **(env_extra or {}))
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(CHECK)], capture_output=True, text=True, env=env,
-                          timeout=60)
-
-
-needs_hook = pytest.mark.skipif(
-    importlib.util.find_spec("_shmring_tractor_hook") is None,
-    reason="the start-up hook is installed with the wheel (pip install .), not in this build",
-)
-
-
 @needs_hook
+@needs_tractor
 def test_importing_tractor_registers_shm_through_the_start_up_hook(tmp_path):
-    make_fake_tractor(tmp_path)
-    out = run_check(tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert "registered True" in out.stdout and "warnings 0" in out.stdout
-
-
-CHECK_PARTIAL = """
-    import warnings
-    warnings.simplefilter("always")
-    with warnings.catch_warnings(record=True) as caught:
-        import tractor
-        from tractor.discovery import _addr
-    print("registered", "shm" in _addr._address_types)
-    for w in caught:
-        print("warning:", w.message)
-"""
+    out = output_of(CHECK, SHMRING_TRACTOR_POOL="0", XDG_RUNTIME_DIR=str(tmp_path))
+    assert "registered True" in out and "warnings 0" in out, out
 
 
 @needs_hook
-def test_a_tractor_lacking_a_patched_name_gets_a_warning_not_a_crash(tmp_path):
-    make_fake_tractor(tmp_path, drop=("tractor/ipc/_types.py", "tractor/ipc/_chan.py"))
-    env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(CHECK_PARTIAL)], capture_output=True, text=True,
-                         env=env, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "registered True" in out.stdout  # what could be registered, was
-    assert "shmring: this tractor lacks module tractor.ipc._types" in out.stdout, out.stdout
+@needs_tractor
+def test_the_hook_can_be_turned_off(tmp_path):
+    out = output_of(CHECK, SHMRING_TRACTOR="0", XDG_RUNTIME_DIR=str(tmp_path))
+    assert "registered False" in out, out
 
 
 CHECK_LAZY = """
@@ -269,29 +173,28 @@ CHECK_LAZY = """
     from tractor._testing import addr
     from shmring.tractor._address import is_unwrapped_shm
     print("patched once imported", is_unwrapped_shm(addr.get_rando_addr("shm")))
-    print("others untouched", addr.get_rando_addr("tcp") == ("original", "tcp"))
+    print("others untouched", addr.get_rando_addr("tcp")[0] == "127.0.0.1")
 """
 
 
 @needs_hook
+@needs_tractor
 def test_test_helpers_are_patched_when_imported_and_not_imported_to_patch_them(tmp_path):
     # tractor's test helpers import pytest and ~140 other modules: importing
     # them to patch them cost every process and every child ~70 ms.
-    make_fake_tractor(tmp_path)
-    env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(CHECK_LAZY)], capture_output=True, text=True,
-                         env=env, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "test helpers imported by registration False" in out.stdout, out.stdout
-    assert "patched once imported True" in out.stdout and "others untouched True" in out.stdout, out.stdout
+    out = output_of(CHECK_LAZY, XDG_RUNTIME_DIR=str(tmp_path))
+    assert "test helpers imported by registration False" in out, out
+    assert "patched once imported True" in out and "others untouched True" in out, out
 
 
-@needs_hook
-def test_the_hook_can_be_turned_off(tmp_path):
-    make_fake_tractor(tmp_path)
-    out = run_check(tmp_path, {"SHMRING_TRACTOR": "0"})
-    assert out.returncode == 0, out.stderr
-    assert "registered False" in out.stdout
+def test_without_tractor_registration_does_nothing():
+    out = output_of("""
+        import sys
+        sys.modules["tractor"] = None  # as if it were not installed
+        import shmring.tractor
+        print("registered", shmring.tractor.register())
+    """)
+    assert "registered False" in out, out
 
 
 # --- the real thing -------------------------------------------------------------------
@@ -316,13 +219,6 @@ REAL = """
 """
 
 
-HAVE_TRACTOR = importlib.util.find_spec("tractor") is not None
-needs_tractor = pytest.mark.skipif(
-    not HAVE_TRACTOR,
-    reason="tractor is not installed: it is not on the package index in its current form; set "
-           "SHMRING_TRACTOR_SDIST to a tractor source tarball and run scripts/test (docs/tractor.md)")
-
-
 def test_tractor_is_installed_when_a_tarball_is_named():
     # The variable means "run the real-tractor tests": they must not skip silently.
     if not os.environ.get("SHMRING_TRACTOR_SDIST"):
@@ -344,8 +240,10 @@ def test_importing_the_real_tractor_with_shm_registered_imports_no_test_machiner
 CALLER_INFO = """
     from tractor.devx import _frame_stack as fs
     original = fs.find_caller_info
-    from shmring.tractor import _caller_info
-    assert _caller_info.install() and fs.find_caller_info is not original
+    from shmring.tractor import _register
+    from shmring.tractor._table import When
+    _register.apply_phase(When.SHM_SUBINT)  # what selecting 'shm_subint' puts in place
+    assert fs.find_caller_info is not original and fs.find_caller_info.__wrapped__ is original
 
     def api():
         __runtimeframe__ = 1  # how tractor marks its API frames
@@ -362,13 +260,6 @@ CALLER_INFO = """
     print("same", user())
     print("none outside", original() is None, fs.find_caller_info() is None)
 """
-
-
-def output_of(snippet: str) -> str:
-    """What a fresh interpreter running `snippet` printed; it must succeed."""
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(snippet)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 @needs_tractor

@@ -10,29 +10,23 @@ a core of its own; a 'shm_subint' child pays it under the GIL every actor
 of the process shares. The replacement walks the same frames with
 ``sys._getframe`` and returns the same ``CallerInfo``; it reads no source.
 
-Installed when a root actor selects 'shm_subint' and in each of its
-children; a tractor whose module does not look as expected keeps its own.
+Put in place (a row of ``_table``) when a root actor selects 'shm_subint'
+and in each of its children.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from types import ModuleType
+from typing import Any, Callable
 
 
-def install() -> bool:
-    """Replaces find_caller_info; False (and nothing changed) if this tractor differs."""
-    try:
-        from tractor.devx import _frame_stack as fs
-    except ImportError:
-        return False
-    original = getattr(fs, "find_caller_info", None)
-    caller_info = getattr(fs, "CallerInfo", None)
-    func_ref = getattr(fs, "func_ref_from_frame", None)
-    if original is None or caller_info is None or func_ref is None:
-        return False
-    if getattr(original, "_shmring", False):
-        return True
+def cheaper_find_caller_info(frame_stack: ModuleType) -> Callable[..., Any]:
+    """tractor's find_caller_info, walking frames with ``sys._getframe``; the
+    ``CallerInfo`` and ``func_ref_from_frame`` it uses are frame_stack's own
+    (the row in ``_table`` requires them)."""
+    caller_info = frame_stack.CallerInfo
+    func_ref = frame_stack.func_ref_from_frame
 
     def find_caller_info(dunder_var: str = "__runtimeframe__", iframes: int = 1,
                          check_frame_depth: bool = True) -> Any:
@@ -45,7 +39,4 @@ def install() -> bool:
             frame = frame.f_back
         return None
 
-    find_caller_info._shmring = True  # type: ignore[attr-defined]
-    find_caller_info.__wrapped__ = original  # type: ignore[attr-defined]
-    fs.find_caller_info = find_caller_info
-    return True
+    return find_caller_info

@@ -1,229 +1,162 @@
-"""Teaching tractor about 'shm'. tractor has no plugin API: every lookup is a
-dict or a function built at import, so registration inserts into those dicts
-and replaces a few functions (and the names other modules imported them
-under). A tractor that lacks one of them gets a warning, not a crash."""
+"""Teaching tractor 'shm' and 'shm_subint': the rows of ``_table``, applied
+as a whole or not at all (docs/tractor.md, "Registration").
+
+- Registration checks every row before it changes anything: each target
+  module and attribute exists and holds what the row expects (a dict
+  without the key, a function, the very object a module imported by
+  name, ...). Rows applied later are checked too, as far as that is
+  possible without importing their modules.
+- It then applies the When.REGISTRATION rows, verifies each is in place
+  (identity), and asks tractor's own lookup functions for 'shm' and
+  'shm_subint' (``_lookups``). If anything fails, every row applied is
+  undone.
+- On any failure tractor is left as it was except for the When.ON_MISMATCH
+  rows, which make a request for 'shm' or 'shm_subint' raise the same
+  TractorMismatch; register() raises it (now and on every later call).
+  The start-up hook turns it into a RuntimeWarning: a program that never
+  asks for 'shm' runs as if shmring were not installed.
+- The 'shm_subint' rows are checked again and applied as a whole when
+  'shm_subint' is selected (TractorMismatch there if they do not fit).
+- tractor's test helpers are checked and patched as a whole when tractor's
+  test suite imports them; if they do not fit they are left alone with a
+  warning (raising would break every test suite that loads tractor's
+  pytest plugin, whatever transport it uses).
+"""
 
 from __future__ import annotations
 
-import importlib
 import warnings
-from typing import Any, Callable
+from types import ModuleType
+from typing import NoReturn
 
-from ._address import ShmAddress, ShmMultiaddr, is_unwrapped_shm
+from . import _lookups, _patching
 from ._after_import import when_imported
+from ._mismatch import Failure, TractorMismatch
+from ._table import TABLE, How, When, rows
 
-_registered = False
+# Rows in place in this interpreter, by target; the phases applied.
+_applied: dict[str, _patching.Applied] = {}
+_phases: set[When] = set()
+_failure: TractorMismatch | None = None
 
-# Modules that imported `wrap_address` by name (tractor-interface.md).
-_WRAP_ADDRESS_USERS = (
-    "tractor.discovery._addr",
-    "tractor._root",
-    "tractor.discovery._api",
-    "tractor.discovery._registry",
-    "tractor.ipc._chan",
-    "tractor.runtime._runtime",
-    "tractor.spawn._reap",
-)
+_COVERED = {(patch.module, patch.name) for patch in TABLE}
+_HEADLINE = "shmring could not register its 'shm' transport and 'shm_subint' spawn backend with tractor."
 
 
-def _warn(what: str, exc: BaseException | None = None) -> None:
-    detail = f" ({type(exc).__name__}: {exc})" if exc else ""
-    warnings.warn(f"shmring: this tractor lacks {what}; the 'shm' transport may not fully work{detail}",
-                  RuntimeWarning, stacklevel=3)
+def failure() -> TractorMismatch | None:
+    """Why registration failed in this interpreter (None if it did not)."""
+    return _failure
 
 
-def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except Exception as exc:  # a tractor without it: say so, go on
-        _warn(f"module {name}", exc)
-        return None
-
-
-def _rebind(name: str, replacement: Callable, modules: tuple[str, ...]) -> None:
-    """Replaces `name` in every listed module that has it (those that imported
-    it by name): now in those already imported, and in the others once they
-    are (registration imports none of them; a module this tractor does not
-    have is never imported, so never patched)."""
-
-    def rebind(module: Any) -> None:
-        if hasattr(module, name):
-            setattr(module, name, replacement)
-
-    for module_name in modules:
-        when_imported(module_name, rebind)
+def applied_targets() -> tuple[str, ...]:
+    """The targets of the rows in place now, in the order applied."""
+    return tuple(_applied)
 
 
 def register() -> bool:
-    """Registers the 'shm' transport (and spawn backend) with tractor. Idempotent.
+    """Registers 'shm' and 'shm_subint' with tractor, all rows or none. Idempotent.
 
-    Returns False if tractor cannot be imported.
+    False if tractor cannot be imported; TractorMismatch if this tractor
+    does not fit the table (then tractor is unchanged but for the refusals).
     """
-    global _registered
-    if _registered:
+    if _failure is not None:
+        raise _failure
+    if When.REGISTRATION in _phases:
         return True
     try:
         import tractor  # noqa: F401
     except ImportError:
         return False
-    _registered = True
-    _register_address()
-    _register_multiaddr()
-    _register_transport()
-    _register_reaping()
-    _register_testing()
-    _register_struct_fields()
-    from . import _spawn
-
-    _spawn.register_backend()
+    patches = rows(When.REGISTRATION)
+    later = rows(When.ON_IMPORT) + rows(When.SHM_SUBINT) + rows(When.SHM_SUBINT_CHILD)
+    failures = (_patching.check(patches, _applied, import_modules=True)
+                + _patching.check(later, _applied, import_modules=False))
+    if failures:
+        _fail(failures, "Nothing was changed in tractor: every row is checked before any is applied.")
+    try:
+        done = _patching.apply(patches, _applied)
+    except _patching.ApplyFailed as exc:
+        _fail([exc.failure], "The rows applied before it were undone: nothing is left changed in tractor.")
+    failures = _patching.verify(done) + _patching.left_behind(done, _COVERED) + _lookups.run()
+    if failures:
+        _patching.undo(done, _applied)
+        _fail(failures, f"All {len(done)} rows had been applied; they were undone: tractor is as it was.")
+    _phases.add(When.REGISTRATION)
+    for module in dict.fromkeys(patch.module for patch in rows(When.ON_IMPORT)):
+        when_imported(module, _apply_on_import)
     return True
 
 
-def _register_address() -> None:
-    addr_mod = _module("tractor.discovery._addr")
-    if addr_mod is None:
+def _fail(failures: list[Failure], outcome: str) -> NoReturn:
+    global _failure
+    not_refused = _apply_refusals()
+    if not_refused:
+        outcome += (" Asking tractor for 'shm' or 'shm_subint' raises this error, except where tractor could not "
+                    f"be made to: {'; '.join(map(str, not_refused))}.")
+    else:
+        outcome += (" Asking tractor for 'shm' or 'shm_subint' raises this error "
+                    "(open_root_actor, try_set_start_method).")
+    _failure = TractorMismatch(_HEADLINE, failures, outcome)
+    raise _failure
+
+
+def _apply_refusals() -> list[Failure]:
+    """Applies each When.ON_MISMATCH row that fits (each on its own: one
+    that does not fit must not keep the others out); those that do not."""
+    not_applied = []
+    for patch in rows(When.ON_MISMATCH):
+        if patch.how is How.REBIND and patch.same_as not in _applied:
+            not_applied.append(Failure(patch.describe(), f"{patch.same_as} could not be changed"))
+            continue
+        problems = _patching.check((patch,), _applied, import_modules=True)
+        if not problems:
+            try:
+                _patching.apply((patch,), _applied)
+            except _patching.ApplyFailed as exc:
+                problems = [exc.failure]
+        not_applied += problems
+    return not_applied
+
+
+def apply_phase(when: When) -> None:
+    """Applies the rows of a later phase (When.SHM_SUBINT, When.SHM_SUBINT_CHILD)
+    as a whole, registering first if needed; TractorMismatch if they do not fit."""
+    if not register():
+        raise ImportError(f"shmring: tractor cannot be imported, so its rows {when.value} cannot be applied")
+    if when in _phases:
         return
-    for table, value in (("_address_types", ShmAddress), ("_default_lo_addrs", ShmAddress.get_root().unwrap())):
-        if isinstance(getattr(addr_mod, table, None), dict):
-            getattr(addr_mod, table)["shm"] = value
-        else:
-            _warn(f"tractor.discovery._addr.{table}")
-    if isinstance(getattr(addr_mod, "_address_protos", None), list) and ShmAddress not in addr_mod._address_protos:
-        addr_mod._address_protos.append(ShmAddress)
-    original = getattr(addr_mod, "wrap_address", None)
-    if original is None:
-        _warn("tractor.discovery._addr.wrap_address")
-        return
-
-    def wrap_address(addr: Any) -> Any:
-        """tractor's wrap_address, which first recognizes shmring addresses."""
-        if isinstance(addr, ShmAddress):
-            return addr
-        if is_unwrapped_shm(addr):
-            return ShmAddress.from_addr(addr)
-        return original(addr)
-
-    wrap_address.__wrapped__ = original  # type: ignore[attr-defined]
-    _rebind("wrap_address", wrap_address, _WRAP_ADDRESS_USERS)
-
-
-def _register_multiaddr() -> None:
-    """tractor's mk_maddr/parse_maddr (config tables, --tpt-bind-addrs, a
-    transport's .maddr) learn /shm/<path>."""
-    maddr_mod = _module("tractor.discovery._multiaddr")
-    if maddr_mod is None:
-        return
-    # Its _tpt_proto_to_maddr/_maddr_to_tpt_proto tables stay as they are:
-    # only mk_maddr/parse_maddr read them, and those are wrapped below.
-    original_mk = getattr(maddr_mod, "mk_maddr", None)
-    original_parse = getattr(maddr_mod, "parse_maddr", None)
-    if original_mk is None or original_parse is None or getattr(original_mk, "_shmring", False):
-        if original_mk is None or original_parse is None:
-            _warn("tractor.discovery._multiaddr.mk_maddr/parse_maddr")
-        return
-
-    def mk_maddr(addr: Any) -> Any:
-        """tractor's mk_maddr, which also builds /shm/<path>."""
-        if getattr(addr, "proto_key", None) == "shm":
-            return ShmMultiaddr(addr.sockpath)
-        return original_mk(addr)
-
-    def parse_maddr(maddr_str: str) -> Any:
-        """tractor's parse_maddr, which also reads /shm/<path>."""
-        if isinstance(maddr_str, str) and maddr_str.startswith(ShmMultiaddr.PREFIX):
-            return ShmMultiaddr.parse(maddr_str).address()
-        return original_parse(maddr_str)
-
-    mk_maddr._shmring = True  # type: ignore[attr-defined]
-    mk_maddr.__wrapped__ = original_mk  # type: ignore[attr-defined]
-    parse_maddr.__wrapped__ = original_parse  # type: ignore[attr-defined]
-    _rebind("mk_maddr", mk_maddr, ("tractor.discovery._multiaddr", "tractor.discovery", "tractor.ipc._tcp",
-                                   "tractor.ipc._uds"))
-    _rebind("parse_maddr", parse_maddr, ("tractor.discovery._multiaddr", "tractor.discovery"))
-
-
-def _register_transport() -> None:
+    patches = rows(when)
+    headline = f"shmring could not apply its tractor rows {when.value}."
+    failures = _patching.check(patches, _applied, import_modules=True)
+    if failures:
+        raise TractorMismatch(headline, failures, "None of them was applied.")
     try:
-        from ._transport import MsgpackShmStream
-    except Exception as exc:  # a tractor without the names the transport builds on
-        _warn("what the 'shm' transport builds on (tractor.ipc._transport, tractor._exceptions, tractor.msg)", exc)
-        return
-    from .. import trio as shm_trio
-
-    types_mod = _module("tractor.ipc._types")
-    if types_mod is None:
-        return
-    if MsgpackShmStream not in getattr(types_mod, "_msg_transports", []):
-        getattr(types_mod, "_msg_transports", []).append(MsgpackShmStream)
-    for table, key in (("_key_to_transport", ("msgpack", "shm")), ("_addr_to_transport", ShmAddress)):
-        if isinstance(getattr(types_mod, table, None), dict):
-            getattr(types_mod, table)[key] = MsgpackShmStream
-        else:
-            _warn(f"tractor.ipc._types.{table}")
-    original = getattr(types_mod, "transport_from_stream", None)
-    if original is None:
-        _warn("tractor.ipc._types.transport_from_stream")
-        return
-
-    def transport_from_stream(stream: Any, codec_key: str = "msgpack") -> Any:
-        """tractor's transport_from_stream, which also knows shmring streams."""
-        if isinstance(stream, shm_trio.ByteStream):
-            return types_mod._key_to_transport[(codec_key, "shm")]
-        return original(stream, codec_key)
-
-    _rebind("transport_from_stream", transport_from_stream, ("tractor.ipc._types", "tractor.ipc._chan"))
+        done = _patching.apply(patches, _applied)
+    except _patching.ApplyFailed as exc:
+        raise TractorMismatch(headline, [exc.failure], "The rows of this phase applied before it were undone.")
+    failures = _patching.verify(done) + _patching.left_behind(done, _COVERED)
+    if failures:
+        _patching.undo(done, _applied)
+        raise TractorMismatch(headline, failures, "The rows of this phase were undone.")
+    _phases.add(when)
 
 
-def _register_reaping() -> None:
-    """After tractor hard-kills a child process, remove its stale 'shm' sockets
-    (the segments are memfds: nothing of them outlives the process)."""
-    spawn_mod = _module("tractor.spawn._spawn")
-    original = getattr(spawn_mod, "hard_kill", None) if spawn_mod else None
-    if original is None:
-        _warn("tractor.spawn._spawn.hard_kill")
-        return
-    if getattr(original, "_shmring", False):
-        return
-
-    async def hard_kill(*args: Any, **kwargs: Any) -> Any:
+def _apply_on_import(module: ModuleType) -> None:
+    """The When.ON_IMPORT rows of `module`, right after it was imported: all
+    or none, and a warning (not an error) when they do not fit."""
+    patches = tuple(patch for patch in rows(When.ON_IMPORT) if patch.module == module.__name__)
+    failures = _patching.check(patches, _applied, import_modules=False)
+    if not failures:
         try:
-            return await original(*args, **kwargs)
-        finally:
-            from ._address import reap_stale_sockets
-
-            reap_stale_sockets()
-
-    hard_kill._shmring = True  # type: ignore[attr-defined]
-    _rebind("hard_kill", hard_kill, ("tractor.spawn._spawn", "tractor.spawn._trio", "tractor.spawn._mp"))
-
-
-def _register_struct_fields() -> None:
-    """tractor pretty-prints every delivered message for a log line; the
-    fields of each message type are looked up once instead (_struct_fields)."""
-    from . import _struct_fields
-
-    def install(pretty_struct: Any) -> None:
-        if not _struct_fields.install(pretty_struct):
-            _warn("tractor.msg.pretty_struct.structs (msgspec.structs): its messages are formatted the slow way")
-
-    when_imported("tractor.msg.pretty_struct", install)
-
-
-def _register_testing() -> None:
-    """tractor's test helpers pick a random registry address per protocol
-    (only tractor's own test suite imports them: patched once it does)."""
-    when_imported("tractor._testing.addr", _patch_testing_addr)
-
-
-def _patch_testing_addr(testing_addr: Any) -> None:
-    original = getattr(testing_addr, "get_rando_addr", None)
-    if original is None or getattr(original, "_shmring", False):
-        return
-
-    def get_rando_addr(tpt_proto: str, *args: Any, **kwargs: Any) -> Any:
-        if tpt_proto == "shm":
-            return ShmAddress.get_random().unwrap()
-        return original(tpt_proto, *args, **kwargs)
-
-    get_rando_addr._shmring = True  # type: ignore[attr-defined]
-    testing_addr.get_rando_addr = get_rando_addr
+            done = _patching.apply(patches, _applied)
+        except _patching.ApplyFailed as exc:
+            failures = [exc.failure]
+        else:
+            failures = _patching.verify(done)
+            if failures:
+                _patching.undo(done, _applied)
+    if failures:
+        mismatch = TractorMismatch(
+            f"shmring could not teach tractor's test helpers in {module.__name__} about 'shm' and 'shm_subint'.",
+            failures, f"{module.__name__} was left as it is: tractor's test suite cannot select them through it.")
+        warnings.warn(str(mismatch), RuntimeWarning, stacklevel=2)

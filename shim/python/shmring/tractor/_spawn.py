@@ -23,9 +23,8 @@ from typing import Any
 
 import trio
 
-from . import _caller_info, _handover, _pool
+from . import _handover, _pool
 
-METHOD = "shm_subint"
 _HARD_KILL_GRACE = 1.6  # the trio backend's terminate_after
 
 
@@ -40,7 +39,7 @@ def child_main(endpoint: Any, args: bytes) -> bytes:
     from . import _subint_fixes  # before tractor's imports
     from tractor._child import _actor_child_main
 
-    _subint_fixes.patch_tractor()
+    _subint_fixes.patch_tractor()  # TractorMismatch (the parent hears of it) if this tractor moved
 
     # tractor "connects" to this address: it is the spawner's channel.
     to_parent = _handover.park(endpoint, uid[0], parent_addr)
@@ -218,38 +217,3 @@ async def shm_subint_proc(
         if not cancelled_during_spawn:
             actor_nursery._children.pop(subactor.aid.uid, None)
 
-
-def register_backend() -> None:
-    """Adds 'shm_subint' to tractor's spawn methods."""
-    from ._register import _module, _rebind, _warn
-
-    spawn_mod = _module("tractor.spawn._spawn")
-    if spawn_mod is None:
-        return
-    methods = getattr(spawn_mod, "_methods", None)
-    original = getattr(spawn_mod, "try_set_start_method", None)
-    if not isinstance(methods, dict) or original is None:
-        _warn("tractor.spawn._spawn._methods / try_set_start_method")
-        return
-    methods[METHOD] = shm_subint_proc
-    # The Literal of valid keys, which tractor's pytest plugin checks against.
-    import typing
-
-    key_type = getattr(spawn_mod, "SpawnMethodKey", None)
-    if key_type is not None and METHOD not in typing.get_args(key_type):
-        widened = typing.Literal[tuple(typing.get_args(key_type)) + (METHOD,)]  # type: ignore[valid-type]
-        _rebind("SpawnMethodKey", widened, ("tractor.spawn._spawn", "tractor._testing.pytest", "tractor._child"))
-    if getattr(original, "_shmring", False):
-        return
-
-    def try_set_start_method(key: str, *a: Any, **kw: Any) -> Any:
-        if key == METHOD:
-            spawn_mod._ctx = None
-            spawn_mod._spawn_method = key
-            _pool.start_warming()  # a root actor opens: no spawn pays for the pool
-            _caller_info.install()  # every actor's CPU shares one GIL here
-            return None
-        return original(key, *a, **kw)
-
-    try_set_start_method._shmring = True  # type: ignore[attr-defined]
-    spawn_mod.try_set_start_method = try_set_start_method

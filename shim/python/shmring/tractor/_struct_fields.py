@@ -11,9 +11,9 @@ every transport (docs/tractor.md, "Where a round trip's time goes").
 A Struct class's fields do not change after the class is made, so
 ``tractor.msg.pretty_struct`` gets a ``structs`` module whose ``fields()``
 remembers them per class: the same FieldInfo tuples, the same log text,
-computed once per message type instead of once per message. Installed at
-registration, in every process shmring's tractor plugin is registered in
-(whatever transport it uses).
+computed once per message type instead of once per message. Put in place at
+registration (a row of ``_table``), in every process shmring's tractor
+plugin is registered in (whatever transport it uses).
 """
 
 from __future__ import annotations
@@ -45,16 +45,3 @@ class MemoizedStructs:
     def __getattr__(self, name: str) -> Any:  # FieldInfo, asdict, replace, ...
         return getattr(self._structs, name)
 
-
-def install(pretty_struct: ModuleType) -> bool:
-    """Gives tractor.msg.pretty_struct the memoized ``structs``; False (nothing
-    changed) if the module does not use ``msgspec.structs`` as expected."""
-    import msgspec.structs
-
-    current = getattr(pretty_struct, "structs", None)
-    if isinstance(current, MemoizedStructs):
-        return True
-    if current is not msgspec.structs:
-        return False
-    pretty_struct.structs = MemoizedStructs(msgspec.structs)
-    return True

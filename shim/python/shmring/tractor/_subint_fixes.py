@@ -21,38 +21,17 @@ if not hasattr(contextvars.Token, "MISSING"):
 
 
 def patch_tractor() -> None:
-    """What a tractor child in a sub-interpreter must not do: it runs on a
-    thread of a process that is not its own.
-
-    - install signal handlers (``enable_stack_on_sig``, called in debug
-      mode): CPython allows that in the main interpreter's main thread
-      only, and the ValueError killed the child's runtime right after its
-      handshake;
-    - retitle the process (``set_actor_proctitle``): that would rename the
-      parent process, and every sibling with it.
+    """What a tractor child in a sub-interpreter must do differently: it runs
+    on a thread of a process that is not its own. The rows of ``_table``
+    for 'shm_subint' (When.SHM_SUBINT: the cheaper find_caller_info, since
+    every actor's CPU shares one GIL) and for its children
+    (When.SHM_SUBINT_CHILD: no signal handlers, which CPython allows in
+    the main interpreter's main thread only, and no process title, which
+    would rename the parent and every sibling). Registers first if the
+    start-up hook did not. TractorMismatch if they do not fit this tractor.
     """
-    import logging
+    from . import _register
+    from ._table import When
 
-    from . import _caller_info
-
-    _caller_info.install()  # cheaper context opens under the shared GIL
-    log = logging.getLogger("shmring.tractor")
-
-    def no_stack_on_sig(*args, **kwargs):
-        log.info("shm_subint: a sub-interpreter actor cannot handle signals; no stackscope dump on SIGUSR1")
-        return None
-
-    def no_proctitle(*args, **kwargs):
-        return None
-
-    for module, name, replacement in (
-        ("tractor.devx", "enable_stack_on_sig", no_stack_on_sig),
-        ("tractor.devx._stackscope", "enable_stack_on_sig", no_stack_on_sig),
-        ("tractor.devx._proctitle", "set_actor_proctitle", no_proctitle),
-    ):
-        try:
-            mod = __import__(module, fromlist=[name])
-        except ImportError:
-            continue
-        if hasattr(mod, name):
-            setattr(mod, name, replacement)
+    _register.apply_phase(When.SHM_SUBINT)
+    _register.apply_phase(When.SHM_SUBINT_CHILD)
