@@ -245,8 +245,8 @@ class Listener::Impl {
   mutable std::mutex state_mutex_;
   bool closed_ = false;
   UniqueFd socket_;
-  WakeCounter closed_wake_;  // rung once by close(): wakes whoever waits on wait_set_
-  WaitSet wait_set_;         // the listening socket, closed_wake_ and the pending handshakes
+  WakeCounter closed_wake_{"a listener's close"};  // rung once by close(): wakes whoever waits on wait_set_
+  WaitSet wait_set_{"a listener"};  // the listening socket, closed_wake_ and the pending handshakes
   std::pair<std::uint64_t, std::uint64_t> identity_;
   std::list<Pending> pending_;
   mutable std::mutex mutex_;

@@ -75,7 +75,9 @@ std::size_t check_received_memory(int fd);
 Mapping map_shared(int fd, std::size_t bytes);
 
 // --- wake-ups ---------------------------------------------------------------
-UniqueFd make_eventfd();                 // non-blocking, close-on-exec
+// Non-blocking, close-on-exec. `purpose` completes the error's sentence
+// ("eventfd for <purpose>: <why>").
+UniqueFd make_eventfd(const char* purpose = "a channel's wake-ups");
 // Both never block, even on an eventfd whose O_NONBLOCK another process
 // cleared (a peer that received it, a forked child that inherited it).
 void eventfd_ring(int fd);               // add one
@@ -87,7 +89,8 @@ bool is_nonblocking(int fd);             // O_NONBLOCK set (the peer may change 
 // An epoll set (level-triggered), readable when any member is: lets an event
 // loop wait on one descriptor. Each of `readable_fds` is watched for input
 // (key: the fd itself), `hangup_only_fd` (if >= 0) only for hang-up.
-UniqueFd make_wait_set(std::span<const int> readable_fds = {}, int hangup_only_fd = -1);
+UniqueFd make_wait_set(std::span<const int> readable_fds = {}, int hangup_only_fd = -1,
+                       const char* purpose = "an endpoint's event-loop descriptor");
 void wait_set_add(int wait_set, int fd, std::uint64_t key, Watch what);
 void wait_set_modify(int wait_set, int fd, std::uint64_t key, Watch what);
 void wait_set_remove(int wait_set, int fd);  // ignores a fd that is not there

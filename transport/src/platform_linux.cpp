@@ -102,9 +102,9 @@ Mapping map_shared(int fd, std::size_t bytes) {
 
 // --- wake-ups -----------------------------------------------------------------
 
-UniqueFd make_eventfd() {
+UniqueFd make_eventfd(const char* purpose) {
   UniqueFd fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!fd) fail("eventfd");
+  if (!fd) fail(std::string("eventfd for ") + purpose);
   return fd;
 }
 
@@ -182,12 +182,13 @@ UniqueFd make_epoll(const char* what) {
   return ep;
 }
 
-void epoll_change(int epoll_fd, int op, int fd, std::uint32_t events, std::uint64_t key, const char* what) {
+void epoll_change(int epoll_fd, int op, int fd, std::uint32_t events, std::uint64_t key) {
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = key;
   if (::epoll_ctl(epoll_fd, op, fd, &ev) != 0) {
-    fail(std::string(what) + " descriptor " + std::to_string(fd) + " in a wait set (epoll_ctl)");
+    fail(std::string(op == EPOLL_CTL_ADD ? "adding descriptor " : "changing descriptor ") + std::to_string(fd) +
+         (op == EPOLL_CTL_ADD ? " to" : " in") + " a wait set (epoll_ctl)");
   }
 }
 
@@ -224,8 +225,8 @@ int epoll_until(int epoll_fd, epoll_event* events, int max_events, const Deadlin
 
 }  // namespace
 
-UniqueFd make_wait_set(std::span<const int> readable_fds, int hangup_only_fd) {
-  UniqueFd ep = make_epoll("a wait set");
+UniqueFd make_wait_set(std::span<const int> readable_fds, int hangup_only_fd, const char* purpose) {
+  UniqueFd ep = make_epoll(purpose);
   for (int fd : readable_fds) wait_set_add(ep.get(), fd, static_cast<std::uint64_t>(fd), Watch::readable);
   if (hangup_only_fd >= 0) {
     wait_set_add(ep.get(), hangup_only_fd, static_cast<std::uint64_t>(hangup_only_fd), Watch::hang_up);
@@ -234,11 +235,11 @@ UniqueFd make_wait_set(std::span<const int> readable_fds, int hangup_only_fd) {
 }
 
 void wait_set_add(int wait_set, int fd, std::uint64_t key, Watch what) {
-  epoll_change(wait_set, EPOLL_CTL_ADD, fd, epoll_interest(what), key, "adding");
+  epoll_change(wait_set, EPOLL_CTL_ADD, fd, epoll_interest(what), key);
 }
 
 void wait_set_modify(int wait_set, int fd, std::uint64_t key, Watch what) {
-  epoll_change(wait_set, EPOLL_CTL_MOD, fd, epoll_interest(what), key, "changing");
+  epoll_change(wait_set, EPOLL_CTL_MOD, fd, epoll_interest(what), key);
 }
 
 void wait_set_remove(int wait_set, int fd) { ::epoll_ctl(wait_set, EPOLL_CTL_DEL, fd, nullptr); }
@@ -278,11 +279,10 @@ WaitOutcome poll_readable(int fd, const Deadline& deadline, OnSignal on_signal) 
 UniqueFd make_edge_wait_set(int eventfd, int hangup_only_fd) {
   UniqueFd ep = make_epoll("a parked endpoint");
   // One event per write after each harvest: no drain before parking.
-  epoll_change(ep.get(), EPOLL_CTL_ADD, eventfd, EPOLLIN | EPOLLET, static_cast<std::uint64_t>(eventfd), "adding");
+  epoll_change(ep.get(), EPOLL_CTL_ADD, eventfd, EPOLLIN | EPOLLET, static_cast<std::uint64_t>(eventfd));
   if (hangup_only_fd >= 0) {
     // Level-triggered: a hang-up stays reported.
-    epoll_change(ep.get(), EPOLL_CTL_ADD, hangup_only_fd, EPOLLRDHUP, static_cast<std::uint64_t>(hangup_only_fd),
-                 "adding");
+    epoll_change(ep.get(), EPOLL_CTL_ADD, hangup_only_fd, EPOLLRDHUP, static_cast<std::uint64_t>(hangup_only_fd));
   }
   return ep;
 }

@@ -15,7 +15,7 @@ WaitOutcome wait_readable(int fd, Deadline deadline, OnSignal on_signal) {
 
 // --- WakeCounter ------------------------------------------------------------------
 
-WakeCounter::WakeCounter() : fd_(detail::make_eventfd().release()) {}
+WakeCounter::WakeCounter(const char* purpose) : fd_(detail::make_eventfd(purpose).release()) {}
 
 WakeCounter::~WakeCounter() { detail::UniqueFd(fd_).reset(); }
 
@@ -35,7 +35,7 @@ void WakeCounter::drain() noexcept { detail::eventfd_drain(fd_); }
 
 // --- WaitSet ----------------------------------------------------------------------
 
-WaitSet::WaitSet() : fd_(detail::make_wait_set().release()) {}
+WaitSet::WaitSet(const char* purpose) : fd_(detail::make_wait_set({}, -1, purpose).release()) {}
 
 WaitSet::~WaitSet() { detail::UniqueFd(fd_).reset(); }
 

@@ -111,7 +111,8 @@ WaitOutcome wait_readable(int fd, Deadline deadline, OnSignal on_signal = OnSign
 // cleared its O_NONBLOCK.
 class WakeCounter {
  public:
-  WakeCounter();  // throws shmring::Error("eventfd: ...")
+  // Throws shmring::Error("eventfd for <purpose>: <why>").
+  explicit WakeCounter(const char* purpose = "a wake-up counter");
   ~WakeCounter();
   WakeCounter(WakeCounter&& other) noexcept;
   WakeCounter& operator=(WakeCounter&& other) noexcept;
@@ -146,7 +147,8 @@ struct WaitEvent {
 // it at a time; add/modify/remove may come from that thread between waits.
 class WaitSet {
  public:
-  WaitSet();  // throws shmring::Error("epoll_create1: ...")
+  // Throws shmring::Error("epoll_create1 for <purpose>: <why>").
+  explicit WaitSet(const char* purpose = "a wait set");
   ~WaitSet();
   WaitSet(WaitSet&& other) noexcept;
   WaitSet& operator=(WaitSet&& other) noexcept;
