@@ -3,10 +3,7 @@
 // holding the mailbox's wake-up counter and every peer's wait fds.
 #include <pthread.h>
 
-#include <optional>
-
 #include "actor_core.hpp"
-#include "shmring/waiting.hpp"
 
 namespace shmring::actors {
 
@@ -60,8 +57,8 @@ class Loop {
   void run() {
     Context ctx = make_context(kLocal, typed::Kind::tell, 0, "", nullptr);
     try {
-      wait_set_.emplace("an actor");
-      wait_set_->add(c_.mailbox.fd(), kMailboxKey);
+      c_.wait_set.emplace("an actor");
+      c_.wait_set->add(c_.mailbox.fd(), kMailboxKey);
       {
         std::lock_guard lock(c_.early_mutex);
         for (auto& [id, endpoint] : c_.early_peers) add_peer(id, std::move(endpoint));
@@ -143,7 +140,7 @@ class Loop {
   void add_peer(PeerId id, Endpoint endpoint) {
     Peer& peer = c_.peers[id];
     peer.endpoint = std::move(endpoint);
-    wait_set_->add(peer.endpoint.recv_fd(), wait_key(id, false));
+    c_.wait_set->add(peer.endpoint.recv_fd(), wait_key(id, false));
   }
 
   // --- peers ---------------------------------------------------------------
@@ -175,8 +172,8 @@ class Loop {
     if (it == c_.peers.end()) return;
     Peer peer = std::move(it->second);
     c_.peers.erase(it);
-    wait_set_->remove(peer.endpoint.recv_fd());
-    if (peer.watching_send) wait_set_->remove(peer.endpoint.send_fd());
+    c_.wait_set->remove(peer.endpoint.recv_fd());
+    if (peer.watching_send) c_.wait_set->remove(peer.endpoint.send_fd());
     const std::string reason = peer.endpoint.reason();
     const std::string what = "channel to peer " + std::to_string(id) + " ended (" + std::string(to_string(why)) +
                              (reason.empty() ? "" : ": " + reason) + ")";
@@ -357,9 +354,9 @@ class Loop {
       }
       if (wants_room != peer.watching_send) {
         if (wants_room) {
-          wait_set_->add(peer.endpoint.send_fd(), wait_key(id, true));
+          c_.wait_set->add(peer.endpoint.send_fd(), wait_key(id, true));
         } else {
-          wait_set_->remove(peer.endpoint.send_fd());
+          c_.wait_set->remove(peer.endpoint.send_fd());
         }
         peer.watching_send = wants_room;
       }
@@ -369,7 +366,7 @@ class Loop {
     // matter: the loop polls all of them next.
     const Deadline until = c_.deadlines.empty() ? Deadline::never() : Deadline::at(c_.deadlines.begin()->first);
     WaitEvent ready[16];
-    wait_set_->wait(ready, until);
+    c_.wait_set->wait(ready, until);
     c_.mailbox.end_park();
   }
 
@@ -413,7 +410,7 @@ class Loop {
       }
       if (item.endpoint) item.endpoint.abort(said);
     });
-    wait_set_.reset();
+    c_.wait_set.reset();
     {
       std::lock_guard lock(c_.exit_mutex);
       c_.exit_info = info;
@@ -429,9 +426,6 @@ class Loop {
 
   Actor& actor_;
   ActorCore& c_;
-  // The mailbox's counter and every peer's wait fds; made in run(), where a
-  // failure to make it fails the actor instead of ending the thread.
-  std::optional<WaitSet> wait_set_;
 };
 
 }  // namespace detail

@@ -1,6 +1,6 @@
 // The state behind an Actor: what any thread may touch (mailbox, flags,
 // exit info) and what only the actor's thread touches (peers, outboxes,
-// pending requests; its wait set belongs to the loop in actor.cpp).
+// pending requests, the wait set it parks on).
 #pragma once
 
 #include <atomic>
@@ -19,6 +19,7 @@
 
 #include "mailbox.hpp"
 #include "shmring/actors.hpp"
+#include "shmring/waiting.hpp"
 
 namespace shmring::actors::detail {
 
@@ -84,6 +85,9 @@ struct ActorCore {
   std::atomic<std::uint64_t> handled{0}, unhandled{0}, late_replies{0};  // relaxed: statistics
 
   // --- the actor's thread only ---
+  // The mailbox's counter and every peer's wait fds; made when the thread
+  // starts, where a failure to make it fails the actor instead of the thread.
+  std::optional<WaitSet> wait_set;
   std::map<PeerId, Peer> peers;
   std::unordered_map<std::uint64_t, PendingRequest> pending;
   std::multimap<std::chrono::steady_clock::time_point, std::uint64_t> deadlines;
