@@ -48,9 +48,14 @@ class Deadline {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `timeout` from `now`; negative = never. A timeout too large for the clock
-  // is never too (it saturates instead of wrapping into the past).
-  static Deadline after(std::chrono::nanoseconds timeout, Clock::time_point now = Clock::now()) {
+  // `timeout` from now (or from `now`); negative = never. A timeout too large
+  // for the clock is never too (it saturates instead of wrapping into the
+  // past). The forms without `now` read the clock only when they need it:
+  // never a read for "never", which a parked call asks after every wake-up.
+  static Deadline after(std::chrono::nanoseconds timeout) {
+    return timeout.count() < 0 ? never() : after(timeout, Clock::now());
+  }
+  static Deadline after(std::chrono::nanoseconds timeout, Clock::time_point now) {
     if (timeout.count() < 0 || timeout >= Clock::time_point::max() - now) return never();
     return Deadline(now + std::chrono::duration_cast<Clock::duration>(timeout));
   }
@@ -59,11 +64,16 @@ class Deadline {
 
   bool is_never() const { return when_ == Clock::time_point::max(); }
   Clock::time_point when() const { return when_; }  // time_point::max() if never
-  bool passed(Clock::time_point now = Clock::now()) const { return now >= when_; }
+
+  bool passed() const { return !is_never() && passed(Clock::now()); }
+  bool passed(Clock::time_point now) const { return now >= when_; }
 
   // The time left, never negative; -1 ns if never, which every `*_for` call
   // and every shmring timeout reads as "forever": pass it on as it is.
-  std::chrono::nanoseconds remaining(Clock::time_point now = Clock::now()) const {
+  std::chrono::nanoseconds remaining() const {
+    return is_never() ? std::chrono::nanoseconds{-1} : remaining(Clock::now());
+  }
+  std::chrono::nanoseconds remaining(Clock::time_point now) const {
     if (is_never()) return std::chrono::nanoseconds{-1};
     if (now >= when_) return std::chrono::nanoseconds{0};
     return std::chrono::duration_cast<std::chrono::nanoseconds>(when_ - now);
@@ -72,7 +82,8 @@ class Deadline {
   // The timeout for poll() or epoll_wait(): -1 if never; else the time left in
   // milliseconds, rounded up (a 0.4 ms wait must sleep 1 ms, not turn into a
   // 0 ms busy loop until the deadline) and capped at INT_MAX (24 days).
-  int poll_milliseconds(Clock::time_point now = Clock::now()) const {
+  int poll_milliseconds() const { return is_never() ? -1 : poll_milliseconds(Clock::now()); }
+  int poll_milliseconds(Clock::time_point now) const {
     if (is_never()) return -1;
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(remaining(now)).count();
     return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
