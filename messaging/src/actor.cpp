@@ -1,12 +1,7 @@
 // The actor's thread: drain the mailbox, poll the peers, flush outboxes,
-// expire requests; when nothing moves for options.spin, park on one epoll
-// set holding the mailbox's eventfd and every peer's wait fds.
+// expire requests; when nothing moves for options.spin, park on one WaitSet
+// holding the mailbox's wake-up counter and every peer's wait fds.
 #include <pthread.h>
-#include <sys/epoll.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <system_error>
 
 #include "actor_core.hpp"
 
@@ -47,17 +42,10 @@ void finish_ask(AskState& ask, std::vector<std::byte> reply, std::optional<Reque
 namespace detail {
 namespace {
 
+// The wait set's keys. The loop polls everything after a wake-up, so they
+// only have to be distinct (a peer's receive and send fds are both in it).
 constexpr std::uint64_t kMailboxKey = ~std::uint64_t{0};
-std::uint64_t epoll_key(PeerId id, bool send) { return (std::uint64_t{id} << 1) | (send ? 1 : 0); }
-
-void epoll_change(int epfd, int op, int fd, std::uint64_t key) {
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = key;
-  if (::epoll_ctl(epfd, op, fd, &ev) != 0 && op != EPOLL_CTL_DEL) {
-    throw std::system_error(errno, std::generic_category(), "epoll_ctl for an actor's wait set");
-  }
-}
+std::uint64_t wait_key(PeerId id, bool send) { return (std::uint64_t{id} << 1) | (send ? 1 : 0); }
 
 }  // namespace
 
@@ -69,9 +57,8 @@ class Loop {
   void run() {
     Context ctx = make_context(kLocal, typed::Kind::tell, 0, "", nullptr);
     try {
-      c_.epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
-      if (c_.epoll_fd < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1 for an actor");
-      epoll_change(c_.epoll_fd, EPOLL_CTL_ADD, c_.mailbox.fd(), kMailboxKey);
+      c_.wait_set.emplace("an actor");
+      c_.wait_set->add(c_.mailbox.fd(), kMailboxKey);
       {
         std::lock_guard lock(c_.early_mutex);
         for (auto& [id, endpoint] : c_.early_peers) add_peer(id, std::move(endpoint));
@@ -153,7 +140,7 @@ class Loop {
   void add_peer(PeerId id, Endpoint endpoint) {
     Peer& peer = c_.peers[id];
     peer.endpoint = std::move(endpoint);
-    epoll_change(c_.epoll_fd, EPOLL_CTL_ADD, peer.endpoint.recv_fd(), epoll_key(id, false));
+    c_.wait_set->add(peer.endpoint.recv_fd(), wait_key(id, false));
   }
 
   // --- peers ---------------------------------------------------------------
@@ -185,8 +172,8 @@ class Loop {
     if (it == c_.peers.end()) return;
     Peer peer = std::move(it->second);
     c_.peers.erase(it);
-    epoll_change(c_.epoll_fd, EPOLL_CTL_DEL, peer.endpoint.recv_fd(), 0);
-    if (peer.watching_send) epoll_change(c_.epoll_fd, EPOLL_CTL_DEL, peer.endpoint.send_fd(), 0);
+    c_.wait_set->remove(peer.endpoint.recv_fd());
+    if (peer.watching_send) c_.wait_set->remove(peer.endpoint.send_fd());
     const std::string reason = peer.endpoint.reason();
     const std::string what = "channel to peer " + std::to_string(id) + " ended (" + std::string(to_string(why)) +
                              (reason.empty() ? "" : ": " + reason) + ")";
@@ -366,22 +353,21 @@ class Loop {
         if (!peer.endpoint.prepare_send_wait(bytes)) return;
       }
       if (wants_room != peer.watching_send) {
-        epoll_change(c_.epoll_fd, wants_room ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, peer.endpoint.send_fd(),
-                     epoll_key(id, true));
+        if (wants_room) {
+          c_.wait_set->add(peer.endpoint.send_fd(), wait_key(id, true));
+        } else {
+          c_.wait_set->remove(peer.endpoint.send_fd());
+        }
         peer.watching_send = wants_room;
       }
     }
     if (!c_.mailbox.prepare_park()) return;
-    int timeout_ms = -1;
-    if (!c_.deadlines.empty()) {
-      const auto left = c_.deadlines.begin()->first - Clock::now();
-      timeout_ms = static_cast<int>(
-          std::max<std::int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(left).count()));
-    }
-    epoll_event events[16];
-    const int n = ::epoll_wait(c_.epoll_fd, events, 16, timeout_ms);
+    // Until the earliest request times out. Which sources woke us does not
+    // matter: the loop polls all of them next.
+    const Deadline until = c_.deadlines.empty() ? Deadline::never() : Deadline::at(c_.deadlines.begin()->first);
+    WaitEvent ready[16];
+    c_.wait_set->wait(ready, until);
     c_.mailbox.end_park();
-    if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "epoll_wait in an actor");
   }
 
   // --- the end ---------------------------------------------------------------
@@ -396,8 +382,8 @@ class Loop {
     // A graceful stop lets what was queued leave (briefly), then closes: peers
     // read everything, then EOF. A failure aborts: every peer learns at once.
     if (!info.failed) {
-      const auto give_up = Clock::now() + std::chrono::milliseconds(100);
-      while (Clock::now() < give_up) {
+      const Deadline give_up = Deadline::after(std::chrono::milliseconds(100));
+      while (!give_up.passed()) {
         bool waiting = false;
         for (auto& [id, peer] : c_.peers) {
           if (peer.outbox.empty() && !peer.endpoint.has_pending_send()) continue;
@@ -424,8 +410,7 @@ class Loop {
       }
       if (item.endpoint) item.endpoint.abort(said);
     });
-    if (c_.epoll_fd >= 0) ::close(c_.epoll_fd);
-    c_.epoll_fd = -1;
+    c_.wait_set.reset();
     {
       std::lock_guard lock(c_.exit_mutex);
       c_.exit_info = info;

@@ -1,6 +1,6 @@
 // The state behind an Actor: what any thread may touch (mailbox, flags,
 // exit info) and what only the actor's thread touches (peers, outboxes,
-// pending requests, the epoll set).
+// pending requests, the wait set it parks on).
 #pragma once
 
 #include <atomic>
@@ -19,6 +19,7 @@
 
 #include "mailbox.hpp"
 #include "shmring/actors.hpp"
+#include "shmring/waiting.hpp"
 
 namespace shmring::actors::detail {
 
@@ -41,7 +42,7 @@ struct Peer {
   Endpoint endpoint;
   std::deque<std::vector<std::byte>> outbox;  // frames waiting for ring room, in order
   std::size_t outbox_bytes = 0;
-  bool watching_send = false;  // send_fd() is in the epoll set
+  bool watching_send = false;  // send_fd() is in the actor's wait set
 };
 
 struct PendingRequest {
@@ -84,7 +85,9 @@ struct ActorCore {
   std::atomic<std::uint64_t> handled{0}, unhandled{0}, late_replies{0};  // relaxed: statistics
 
   // --- the actor's thread only ---
-  int epoll_fd = -1;
+  // The mailbox's counter and every peer's wait fds; made when the thread
+  // starts, where a failure to make it fails the actor instead of the thread.
+  std::optional<WaitSet> wait_set;
   std::map<PeerId, Peer> peers;
   std::unordered_map<std::uint64_t, PendingRequest> pending;
   std::multimap<std::chrono::steady_clock::time_point, std::uint64_t> deadlines;

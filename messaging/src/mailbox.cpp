@@ -1,23 +1,8 @@
 #include "mailbox.hpp"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdint>
-#include <system_error>
 #include <thread>
 
 namespace shmring::actors::detail {
-
-Mailbox::Mailbox() {
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd for an actor's mailbox");
-}
-
-Mailbox::~Mailbox() {
-  if (wake_fd_ >= 0) ::close(wake_fd_);
-}
 
 bool Mailbox::push(MailItem& item) {
   // seq_cst increment, then the closed check: either close() sees us in
@@ -33,10 +18,7 @@ bool Mailbox::push(MailItem& item) {
   // mirror fence between setting parked_ and looking at the queue. So either
   // the actor sees the item, or we see it parked and ring.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (parked_.load(std::memory_order_relaxed)) {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);  // EAGAIN only at 2^64-1: already readable
-  }
+  if (parked_.load(std::memory_order_relaxed)) wake_.ring();
   // release: the enqueue happens-before close() finishing its wait.
   pushing_.fetch_sub(1, std::memory_order_release);
   return true;
@@ -54,8 +36,7 @@ bool Mailbox::prepare_park() {
 
 void Mailbox::end_park() {
   parked_.store(false, std::memory_order_relaxed);  // a late ring costs one spurious wake-up, nothing more
-  std::uint64_t count = 0;
-  [[maybe_unused]] ssize_t n = ::read(wake_fd_, &count, sizeof count);  // EAGAIN when nobody rang
+  wake_.drain();
 }
 
 void Mailbox::close(const std::function<void(MailItem&)>& drop) {

@@ -1,6 +1,7 @@
 // An actor's local mailbox: a lock-free multi-producer queue (moodycamel)
-// plus an eventfd that wakes the actor only when it is parked, so a local
-// send costs no system call while the actor is busy or spinning.
+// plus a WakeCounter (the transport's eventfd) rung only when the actor is
+// parked, so a local send costs no system call while the actor is busy or
+// spinning.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <msgpack.hpp>
 
 #include "shmring/endpoint.hpp"
+#include "shmring/waiting.hpp"
 
 namespace shmring::actors::detail {
 
@@ -29,8 +31,7 @@ struct MailItem {
 
 class Mailbox {
  public:
-  Mailbox();
-  ~Mailbox();
+  Mailbox() = default;
   Mailbox(const Mailbox&) = delete;
   Mailbox& operator=(const Mailbox&) = delete;
 
@@ -43,7 +44,7 @@ class Mailbox {
   // arrived (do not sleep); else sleep on fd() and call end_park() after.
   bool prepare_park();
   void end_park();
-  int fd() const { return wake_fd_; }
+  int fd() const { return wake_.fd(); }
 
   // Refuses further pushes, waits for pushes in progress, then hands every
   // queued item to `drop`.
@@ -52,7 +53,10 @@ class Mailbox {
 
  private:
   moodycamel::ConcurrentQueue<MailItem> queue_;
-  int wake_fd_ = -1;
+  WakeCounter wake_{"an actor's mailbox"};
+  // The orders are explained where they are used (mailbox.cpp): parked_ is
+  // paired with the queue by seq_cst fences, closed_ and pushing_ are a
+  // seq_cst Dekker pair, pushing_'s release decrement publishes the item.
   std::atomic<bool> parked_{false};
   std::atomic<bool> closed_{false};
   std::atomic<int> pushing_{0};

@@ -39,9 +39,9 @@ std::size_t abort_all_endpoints(ModuleState* st, std::string_view reason);
 // Wraps a C++ endpoint in a new Python Endpoint of this module.
 PyObject* wrap_endpoint(ModuleState* st, Endpoint endpoint);
 
-// Waits until `fd` is readable or the timeout passes, with the GIL released;
-// runs signal handlers if a signal interrupts the wait. Returns 1 ready,
-// 0 timed out, -1 with an exception set.
-int wait_readable(int fd, std::chrono::nanoseconds timeout);
+// Waits until `fd` is readable or `deadline` passes, with the GIL released;
+// a signal ends the wait to run the Python handlers, then it goes on unless
+// one raised. Returns 1 ready, 0 timed out, -1 with an exception set.
+int wait_readable_released(int fd, Deadline deadline);
 
 }  // namespace shmring::py

@@ -1,4 +1,5 @@
 // shmring._core.Listener and shmring._core.PendingConnection.
+#include <algorithm>
 #include <optional>
 
 #include "endpoint_object.hpp"
@@ -85,23 +86,15 @@ PyObject* Listener_accept(PyObject* op, PyObject* args, PyObject* kwargs) {
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:accept", const_cast<char**>(keywords), &timeout_obj)) return nullptr;
   nanoseconds timeout;
   if (!parse_timeout(timeout_obj, timeout)) return nullptr;
-  const bool forever = timeout.count() < 0;
-  const auto deadline = std::chrono::steady_clock::now() + (forever ? nanoseconds{0} : timeout);
+  const Deadline deadline = Deadline::after(timeout);
   for (;;) {
     Listener* l = open_listener(as_listener(op));
     std::optional<Endpoint> e;
     if (l == nullptr || !accept_once(*l, e)) return nullptr;
     if (e) return accept_result(op, std::move(e));
-    nanoseconds left{-1};
-    if (!forever) {
-      left = std::chrono::duration_cast<nanoseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return PyErr_Format(PyExc_TimeoutError, "no peer connected to %R in time", op);
-    }
+    if (deadline.passed()) return PyErr_Format(PyExc_TimeoutError, "no peer connected to %R in time", op);
     // Also wake when a stalled handshake expires (try_accept drops it).
-    if (const nanoseconds expiry = l->next_expiry(); expiry.count() >= 0) {
-      left = left.count() < 0 ? expiry : std::min(left, expiry);
-    }
-    if (wait_readable(l->fileno(), left) < 0) return nullptr;
+    if (wait_readable_released(l->fileno(), std::min(deadline, Deadline::after(l->next_expiry()))) < 0) return nullptr;
   }
 }
 

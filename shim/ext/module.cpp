@@ -88,7 +88,7 @@ PyObject* connect(PyObject* module, PyObject* args, PyObject* kwargs) {
       })) {
     return nullptr;
   }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const Deadline deadline = Deadline::after(timeout);  // None or inf: for ever
   for (;;) {
     std::optional<Endpoint> e;
     if (!guarded([&] {
@@ -98,11 +98,10 @@ PyObject* connect(PyObject* module, PyObject* args, PyObject* kwargs) {
       return nullptr;
     }
     if (e) return wrap_endpoint(state_of_module(module), std::move(*e));
-    const auto left = std::chrono::duration_cast<nanoseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
+    if (deadline.passed()) {
       return PyErr_Format(PyExc_TimeoutError, "connect to '%s': the listener did not answer the handshake in time", path.c_str());
     }
-    if (wait_readable(pending->fileno(), left) < 0) return nullptr;
+    if (wait_readable_released(pending->fileno(), deadline) < 0) return nullptr;
   }
 }
 

@@ -1,15 +1,11 @@
 // ActorCore: the parent's view of one actor, and the kill ladder.
 #include <pthread.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <thread>
 
 #include "child.hpp"
 #include "internal.hpp"
-#include "shmring/error.hpp"
 
 namespace shmring::detail {
 
@@ -25,15 +21,8 @@ std::uint64_t next_id() {
   return id.fetch_add(1, std::memory_order_relaxed);
 }
 
-ActorCore::ActorCore() : ended_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-  if (ended_fd < 0) throw Error(errno, "eventfd for an actor");
-}
-
-ActorCore::~ActorCore() { ::close(ended_fd); }
-
 void ActorCore::signal_ended_locked() {
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(ended_fd, &one, sizeof one);  // stays readable: never drained
+  ended_wake.ring();  // stays readable: never drained
   changed.notify_all();
 }
 
@@ -184,12 +173,11 @@ Endpoint& Actor::channel() { return core_->parent; }
 bool Actor::join(nanoseconds timeout) { return core_->wait_ended(timeout); }
 
 KillStep Actor::kill(nanoseconds grace) {
-  const auto start = detail::Clock::now();
+  const Deadline deadline = Deadline::after(grace);  // the steps share the grace
   if (!core_->begin_kill()) return KillStep::already_ended;
   if (core_->wait_ended(detail::abort_patience(grace))) return KillStep::channel_abort;
   core_->inject_exit();
-  const auto left = grace - std::chrono::duration_cast<nanoseconds>(detail::Clock::now() - start);
-  if (core_->wait_ended(std::max(left, nanoseconds{0}))) return KillStep::async_exception;
+  if (core_->wait_ended(deadline.remaining())) return KillStep::async_exception;
   core_->abandon(grace);
   return KillStep::abandoned;
 }
@@ -198,7 +186,7 @@ void Actor::terminate() {
   if (core_->begin_kill()) core_->inject_exit();
 }
 
-int Actor::ended_fd() const { return core_->ended_fd; }
+int Actor::ended_fd() const { return core_->ended_wake.fd(); }
 
 std::string Actor::result() const {
   std::lock_guard lock(core_->mutex);

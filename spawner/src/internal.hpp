@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "shmring/spawner.hpp"
+#include "shmring/waiting.hpp"
 
 namespace shmring::detail {
 
@@ -47,10 +48,9 @@ struct ActorCore {
   std::string error;
   double startup_seconds = -1;
   std::shared_ptr<Worker> worker;
-  int ended_fd = -1;  // eventfd, written once when the actor ends or is abandoned
+  WakeCounter ended_wake{"an actor's end"};  // rung once when the actor ends or is abandoned; never drained
 
-  ActorCore();
-  ~ActorCore();
+  ActorCore() = default;
   ActorCore(const ActorCore&) = delete;
   ActorCore& operator=(const ActorCore&) = delete;
 

@@ -200,24 +200,22 @@ std::size_t Spawner::shutdown(std::chrono::nanoseconds grace) {
   }
   // The kill ladder for all actors at once: abort every channel, give them a
   // moment, raise SystemExit in the rest, wait out the grace, abandon the rest.
-  const auto deadline = detail::Clock::now() + grace;
+  // A negative grace has no patience at all: every step at once.
+  const std::chrono::nanoseconds bounded = std::max(grace, std::chrono::nanoseconds{0});
+  const Deadline deadline = Deadline::after(bounded);
   std::vector<std::shared_ptr<detail::ActorCore>> killing;
   for (auto& a : live) {
     if (a->begin_kill()) killing.push_back(a);
   }
   // One patience for all of them, not one each in turn.
-  const auto patience_ends = detail::Clock::now() + detail::abort_patience(grace);
-  for (auto& a : killing) {
-    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(patience_ends - detail::Clock::now());
-    a->wait_ended(std::max(left, std::chrono::nanoseconds{0}));
-  }
+  const Deadline patience_ends = Deadline::after(detail::abort_patience(bounded));
+  for (auto& a : killing) a->wait_ended(patience_ends.remaining());
   for (auto& a : killing) {
     if (!a->ended()) a->inject_exit();
   }
   std::size_t abandoned_now = 0;
   for (auto& a : killing) {
-    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - detail::Clock::now());
-    if (!a->wait_ended(std::max(left, std::chrono::nanoseconds{0}))) {
+    if (!a->wait_ended(deadline.remaining())) {
       a->abandon(grace);
       ++abandoned_now;
     }

@@ -3,6 +3,9 @@ listener that is not ours, can do to them."""
 
 import socket
 import struct
+import subprocess
+import sys
+import textwrap
 import threading
 
 import pytest
@@ -62,3 +65,45 @@ def test_a_refusal_that_is_not_utf8_still_raises_connection_refused(socket_dir):
     finally:
         t.join(10)
         server.close()
+
+
+def test_ctrl_c_ends_a_blocked_accept_with_keyboard_interrupt(socket_dir):
+    # accept() sleeps with the GIL released; a signal must end that sleep so
+    # Python runs its handler (here: KeyboardInterrupt) instead of waiting on.
+    code = textwrap.dedent(
+        """
+        import os, signal, threading, shmring
+        listener = shmring.Listener(os.path.join(%r, "ctrl-c.sock"))
+        threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        try:
+            listener.accept()
+        except KeyboardInterrupt:
+            print("interrupted")
+        """
+        % socket_dir
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "interrupted" in out.stdout
+
+
+def test_a_signal_whose_handler_returns_lets_accept_wait_out_its_timeout(socket_dir):
+    # The wait resumes after the handler with the time left, not from scratch
+    # and not cut short: accept() still times out, and not before its timeout.
+    code = textwrap.dedent(
+        """
+        import os, signal, threading, time, shmring
+        signal.signal(signal.SIGUSR1, lambda *_: print("handled"))
+        listener = shmring.Listener(os.path.join(%r, "resume.sock"))
+        threading.Timer(0.1, lambda: os.kill(os.getpid(), signal.SIGUSR1)).start()
+        start = time.monotonic()
+        try:
+            listener.accept(timeout=0.5)
+        except TimeoutError:
+            print("timed out after the timeout" if time.monotonic() - start >= 0.5 else "timed out early")
+        """
+        % socket_dir
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["handled", "timed", "out", "after", "the", "timeout"]

@@ -191,11 +191,3 @@ inline std::size_t stress_scale(std::size_t full) {
 }
 
 }  // namespace shmring::testing
-
-namespace shmring::testing {
-inline void cpu_pause() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-}  // namespace shmring::testing

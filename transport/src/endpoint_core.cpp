@@ -227,9 +227,9 @@ Status EndpointCore::send_until(std::span<const std::byte> message, nanoseconds 
   if (pending_.started) {
     // Only here is the clock needed (about 60 ns a read in these VMs): the
     // pending rest and the new message share one deadline.
-    const auto start = Clock::now();
+    const Deadline deadline = Deadline::after(timeout);
     if (const Status st = flush_pending_until(timeout); st != Status::ok) return st;
-    if (timeout.count() >= 0) timeout = std::max(nanoseconds{0}, timeout - (Clock::now() - start));
+    timeout = deadline.remaining();
   }
   Outgoing out{message.data(), message.size(), 0, false, {}};
   const Status st = block_on(
@@ -525,9 +525,8 @@ Status EndpointCore::block_on(Attempt attempt, bool receiving, Room room, nanose
     if (receiving) return rx_.has_data();
     return tx_.has_room_for(room());  // a bad head is reported by attempt()
   };
-  const bool forever = timeout.count() < 0;
   auto start = Clock::time_point{};
-  auto deadline = Clock::time_point::max();
+  Deadline deadline = Deadline::never();
   if (options_.spin_budget.count() > 0) {
     // No clock read for the first rounds: in a busy ping-pong the answer
     // usually comes within a few hundred nanoseconds, and a clock read costs
@@ -540,15 +539,15 @@ Status EndpointCore::block_on(Attempt attempt, bool receiving, Room room, nanose
       cpu_relax();
       if (i == kSpinsBeforeClock) {
         start = Clock::now();
-        if (!forever) deadline = start + timeout;
+        deadline = Deadline::after(timeout, start);
       } else if (i > kSpinsBeforeClock && (i % kSpinsPerClock) == 0) {
         const auto now = Clock::now();
-        if (now >= deadline) return Status::timeout;
+        if (deadline.passed(now)) return Status::timeout;
         if (now - start >= options_.spin_budget) break;
       }
     }
-  } else if (!forever) {
-    deadline = Clock::now() + timeout;
+  } else {
+    deadline = Deadline::after(timeout);
   }
 
   // Created on the first park of this direction, by the one thread that
@@ -561,14 +560,12 @@ Status EndpointCore::block_on(Attempt attempt, bool receiving, Room room, nanose
   for (;;) {
     const bool sleep = receiving ? park_recv(false) : park_send(room(), false);
     if (sleep) {
-      nanoseconds left{-1};
-      if (!forever) left = std::chrono::duration_cast<nanoseconds>(deadline - Clock::now());
-      if (!forever && left.count() <= 0) {
+      if (deadline.passed()) {
         receiving ? rx_.cancel_parked() : tx_.cancel_parked();
         st = attempt();
         return st == Status::would_block ? Status::timeout : st;
       }
-      const WaitResult r = wait_edge(edge_set.get(), left, return_on_signal_.load(std::memory_order_relaxed));
+      const WaitResult r = wait_edge(edge_set.get(), deadline, return_on_signal_.load(std::memory_order_relaxed));
       note_lifeline(r.hung_up);
       if (r.interrupted) {
         receiving ? rx_.cancel_parked() : tx_.cancel_parked();

@@ -14,12 +14,12 @@
 #include "handshake.hpp"
 #include "platform.hpp"
 #include "shmring/error.hpp"
+#include "shmring/waiting.hpp"
 
 namespace shmring {
 
 using detail::UniqueFd;
 using std::chrono::nanoseconds;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -68,16 +68,18 @@ std::string default_socket_dir() {
 class Listener::Impl {
  public:
   Impl(std::string path, ChannelOptions options, nanoseconds handshake_timeout)
-      : path_(std::move(path)), options_(options), handshake_timeout_(handshake_timeout) {
+      // A handshake is always bounded: a negative timeout expires at once.
+      : path_(std::move(path)), options_(options), handshake_timeout_(std::max(handshake_timeout, nanoseconds{0})) {
     if (path_.empty()) throw Error(EINVAL, "listen: the socket path is empty");
     validate(options_);
     detail::ensure_private_directory(parent_directory(path_));
     replace_stale_socket();
     socket_ = detail::listen_unix(path_);
     identity_ = detail::file_identity(path_);
-    closed_wake_ = detail::make_eventfd();
-    const int fds[2] = {socket_.get(), closed_wake_.get()};
-    wait_set_ = detail::make_wait_set(fds, -1);
+    // Nobody harvests this set's events (it is only waited on as a whole,
+    // by accept_for or an event loop): the keys are there for the reader.
+    wait_set_.add(socket_.get(), kListeningKey);
+    wait_set_.add(closed_wake_.fd(), kClosedKey);
   }
 
   ~Impl() { close(); }
@@ -93,7 +95,7 @@ class Listener::Impl {
     pending_.clear();
     // Remove the path only if it is still ours (nobody replaced it since).
     if (detail::file_identity(path_) == identity_) detail::remove_file(path_);
-    detail::eventfd_ring(closed_wake_.get());  // never drained: fileno() stays readable
+    closed_wake_.ring();  // never drained: fileno() stays readable
   }
 
   bool closed() const {
@@ -105,7 +107,7 @@ class Listener::Impl {
     std::lock_guard lock(state_mutex_);
     if (closed_) throw Error(EBADF, "listener at '" + path_ + "' is closed");
     take_new_connections();
-    const auto now = Clock::now();
+    const auto now = Deadline::Clock::now();
     for (auto it = pending_.begin(); it != pending_.end();) {
       std::optional<Endpoint> endpoint;
       bool done = false;
@@ -116,7 +118,7 @@ class Listener::Impl {
         done = true;
       }
       if (done) {
-        detail::wait_set_remove(wait_set_.get(), it->socket.get());
+        wait_set_.remove(it->socket.get());
         it = pending_.erase(it);  // a handed-over socket was moved out before this
       } else {
         ++it;
@@ -127,30 +129,18 @@ class Listener::Impl {
   }
 
   std::optional<Endpoint> accept_for(nanoseconds timeout) {
-    const bool forever = timeout.count() < 0;
-    const auto deadline = Clock::now() + (forever ? nanoseconds{0} : timeout);
+    const Deadline deadline = Deadline::after(timeout);
     for (;;) {
       if (auto e = try_accept()) return e;
-      nanoseconds left{-1};
-      if (!forever) {
-        left = std::chrono::duration_cast<nanoseconds>(deadline - Clock::now());
-        if (left.count() <= 0) return std::nullopt;
-      }
+      if (deadline.passed()) return std::nullopt;
       // Wake at the earliest handshake deadline too, to drop stalled peers.
-      if (const nanoseconds stall = next_expiry(); stall.count() >= 0) {
-        left = left.count() < 0 ? stall : std::min(stall, left);
-      }
-      const int fd = wait_set_.get();
-      detail::wait_any(std::span<const int>(&fd, 1), -1, left);
+      wait_readable(wait_set_.fd(), std::min(deadline, earliest_handshake_deadline()));
     }
   }
 
-  int fileno() const { return wait_set_.get(); }
-  nanoseconds next_expiry() const {
-    std::lock_guard lock(state_mutex_);
-    if (pending_.empty()) return nanoseconds{-1};
-    return std::max(nanoseconds{0}, std::chrono::duration_cast<nanoseconds>(earliest_deadline() - Clock::now()));
-  }
+  int fileno() const { return wait_set_.fd(); }
+  // -1 ns (never) while no handshake is pending, as the header promises.
+  nanoseconds next_expiry() const { return earliest_handshake_deadline().remaining(); }
   const std::string& path() const { return path_; }
   std::size_t refused_count() const {
     std::lock_guard lock(mutex_);
@@ -165,7 +155,7 @@ class Listener::Impl {
   struct Pending {
     UniqueFd socket;
     detail::PeerCredentials peer;
-    Clock::time_point deadline;
+    Deadline deadline;  // of its handshake
   };
 
   void replace_stale_socket() {
@@ -197,17 +187,17 @@ class Listener::Impl {
                              std::to_string(own));
         continue;
       }
-      detail::wait_set_add(wait_set_.get(), fd.get());
-      pending_.push_back(Pending{std::move(fd), peer, Clock::now() + handshake_timeout_});
+      wait_set_.add(fd.get(), kHandshakeKey);
+      pending_.push_back(Pending{std::move(fd), peer, Deadline::after(handshake_timeout_)});
     }
   }
 
   // Returns true when this pending connection is finished (handed over or dropped).
-  bool advance(Pending& p, Clock::time_point now, std::optional<Endpoint>& out) {
+  bool advance(Pending& p, Deadline::Clock::time_point now, std::optional<Endpoint>& out) {
     detail::Hello hello;
     auto got = detail::receive_with_fds(p.socket.get(), std::as_writable_bytes(std::span(&hello, 1)), detail::kHelloFds);
     if (got.would_block) {
-      if (now < p.deadline) return false;
+      if (!p.deadline.passed(now)) return false;
       throw Error(ETIMEDOUT, "peer pid " + std::to_string(p.peer.pid) + " did not complete the handshake in time");
     }
     if (got.bytes == 0) return true;  // the peer gave up; nothing to refuse
@@ -226,7 +216,7 @@ class Listener::Impl {
     auto channel = detail::attach_channel(std::move(got.fds[0]), wake);
     channel->control()->pid[1] = detail::current_pid();
     send_reply(p.socket.get(), true, "");
-    detail::wait_set_remove(wait_set_.get(), p.socket.get());
+    wait_set_.remove(p.socket.get());
     out = make_endpoint(std::move(channel), 1, options_, std::move(p.socket), p.peer.pid);
     return true;
   }
@@ -238,11 +228,15 @@ class Listener::Impl {
     last_refusal_ = why;
   }
 
-  Clock::time_point earliest_deadline() const {
-    auto t = Clock::time_point::max();
-    for (const auto& p : pending_) t = std::min(t, p.deadline);
-    return t;
+  Deadline earliest_handshake_deadline() const {
+    std::lock_guard lock(state_mutex_);
+    Deadline earliest = Deadline::never();
+    for (const auto& p : pending_) earliest = std::min(earliest, p.deadline);
+    return earliest;
   }
+
+  // wait_set_'s keys (see the constructor).
+  static constexpr std::uint64_t kListeningKey = 0, kClosedKey = 1, kHandshakeKey = 2;
 
   std::string path_;
   ChannelOptions options_;
@@ -251,8 +245,8 @@ class Listener::Impl {
   mutable std::mutex state_mutex_;
   bool closed_ = false;
   UniqueFd socket_;
-  UniqueFd closed_wake_;  // rung once by close(): wakes whoever waits on wait_set_
-  UniqueFd wait_set_;
+  WakeCounter closed_wake_{"a listener's close"};  // rung once by close(): wakes whoever waits on wait_set_
+  WaitSet wait_set_{"a listener"};  // the listening socket, closed_wake_ and the pending handshakes
   std::pair<std::uint64_t, std::uint64_t> identity_;
   std::list<Pending> pending_;
   mutable std::mutex mutex_;
@@ -342,16 +336,15 @@ std::optional<Endpoint> PendingConnection::try_finish() { return impl_->try_fini
 
 Endpoint connect(const std::string& path, const ChannelOptions& options, nanoseconds handshake_timeout) {
   auto pending = PendingConnection::start(path, options);
-  const auto deadline = Clock::now() + handshake_timeout;
+  // A handshake is always bounded: a negative timeout expires at once.
+  const Deadline deadline = Deadline::after(std::max(handshake_timeout, nanoseconds{0}));
   for (;;) {
     if (auto endpoint = pending.try_finish()) return std::move(*endpoint);
-    const auto left = std::chrono::duration_cast<nanoseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
+    if (deadline.passed()) {
       throw Error(ETIMEDOUT, "connect to '" + path + "': the listener did not answer the handshake in time "
                              "(is it accepting?)");
     }
-    const int fd = pending.fileno();
-    detail::wait_any(std::span<const int>(&fd, 1), -1, left);
+    wait_readable(pending.fileno(), deadline);
   }
 }
 

@@ -1,6 +1,8 @@
 // Every operating-system call of the transport goes through this header, so
 // another OS can be added by writing one more platform_<os>.cpp. Linux today:
-// memfd, eventfd, epoll, Unix sockets with SCM_RIGHTS and SO_PEERCRED.
+// memfd, eventfd, epoll, Unix sockets with SCM_RIGHTS and SO_PEERCRED. The
+// public waiting calls (shmring/waiting.hpp, src/waiting.cpp) are made of the
+// wake-up and waiting functions here, so the layers above need no OS calls.
 //
 // Functions that can fail for reasons a caller must report throw
 // shmring::Error naming the operation; hot-path helpers return plain values.
@@ -14,6 +16,8 @@
 #include <sys/types.h>
 #include <utility>
 #include <vector>
+
+#include "shmring/waiting.hpp"  // the public side of the wake-up calls below, and cpu_relax/Deadline
 
 namespace shmring::detail {
 
@@ -71,35 +75,43 @@ std::size_t check_received_memory(int fd);
 Mapping map_shared(int fd, std::size_t bytes);
 
 // --- wake-ups ---------------------------------------------------------------
-UniqueFd make_eventfd();                 // non-blocking, close-on-exec
-void eventfd_ring(int fd);               // add one; never blocks
-void eventfd_drain(int fd);              // reset to zero; never blocks
+// Non-blocking, close-on-exec. `purpose` completes the error's sentence
+// ("eventfd for <purpose>: <why>").
+UniqueFd make_eventfd(const char* purpose = "a channel's wake-ups");
+// Both never block, even on an eventfd whose O_NONBLOCK another process
+// cleared (a peer that received it, a forked child that inherited it).
+void eventfd_ring(int fd);               // add one
+void eventfd_drain(int fd);              // reset to zero
 bool is_eventfd(int fd);
 bool is_nonblocking(int fd);             // O_NONBLOCK set (the peer may change it later: never rely on it)
 
-// An epoll set over `fds`, readable when any of them is: lets an event loop
-// wait on one descriptor. `hangup_only` fds are watched for hang-up, not input.
-UniqueFd make_wait_set(std::span<const int> readable_fds, int hangup_only_fd);
-
-void wait_set_add(int wait_set, int fd);     // watch fd for input or hang-up
-void wait_set_remove(int wait_set, int fd);
+// --- waiting ----------------------------------------------------------------
+// An epoll set (level-triggered), readable when any member is: lets an event
+// loop wait on one descriptor. Each of `readable_fds` is watched for input
+// (key: the fd itself), `hangup_only_fd` (if >= 0) only for hang-up.
+UniqueFd make_wait_set(std::span<const int> readable_fds = {}, int hangup_only_fd = -1,
+                       const char* purpose = "an endpoint's event-loop descriptor");
+void wait_set_add(int wait_set, int fd, std::uint64_t key, Watch what);
+void wait_set_modify(int wait_set, int fd, std::uint64_t key, Watch what);
+void wait_set_remove(int wait_set, int fd);  // ignores a fd that is not there
+// Waits until a member is ready or `deadline` passes; fills the front of
+// `events` and returns how many (0: the deadline passed). Retries on EINTR.
+std::size_t wait_set_wait(int wait_set, std::span<WaitEvent> events, const Deadline& deadline);
+// Waits until `fd` is readable (or hung up, or in error) or `deadline` passes.
+WaitOutcome poll_readable(int fd, const Deadline& deadline, OnSignal on_signal);
 
 struct WaitResult {
   bool timed_out = false;
-  bool hung_up = false;      // hangup_fd reported hang-up or error
+  bool hung_up = false;      // the hang-up fd reported hang-up or error
   bool interrupted = false;  // a signal arrived (only with return_on_signal)
 };
-// Waits until one of `readable_fds` is readable or `hangup_fd` (if >= 0) hung
-// up, or `timeout` passes (negative = forever). Retries on EINTR unless
-// `return_on_signal`.
-WaitResult wait_any(std::span<const int> readable_fds, int hangup_fd, std::chrono::nanoseconds timeout,
-                    bool return_on_signal = false);
 // An edge-triggered set for a thread that parks on one eventfd (and the
 // lifeline's hang-up): each write to the eventfd wakes one wait, so the waiter
 // never has to reset the counter first (one system call per park, not two).
 UniqueFd make_edge_wait_set(int eventfd, int hangup_only_fd);
-// Waits on such a set: like wait_any.
-WaitResult wait_edge(int edge_set, std::chrono::nanoseconds timeout, bool return_on_signal);
+// Waits on such a set until the eventfd is written, the lifeline hangs up or
+// `deadline` passes. Retries on EINTR unless `return_on_signal`.
+WaitResult wait_edge(int edge_set, const Deadline& deadline, bool return_on_signal);
 // Non-blocking: has the peer end of this socket gone (closed or process died)?
 bool has_hung_up(int socket_fd);
 
@@ -129,13 +141,7 @@ struct Received {
 Received receive_with_fds(int socket_fd, std::span<std::byte> buffer, std::size_t max_fds);
 
 // --- misc ---------------------------------------------------------------------
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
+// (cpu_relax() and Deadline are shmring's, in shmring/waiting.hpp: inline.)
 // Hints the CPU to move a cache line out of this core's private caches into
 // the shared last-level cache, where another core's load finds it sooner than
 // by snooping ours. CLDEMOTE lives in the hint-NOP opcode space: on x86 CPUs

@@ -1,8 +1,10 @@
 // Linux implementation of platform.hpp.
 #include "platform.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <iterator>
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
@@ -100,14 +102,15 @@ Mapping map_shared(int fd, std::size_t bytes) {
 
 // --- wake-ups -----------------------------------------------------------------
 
-UniqueFd make_eventfd() {
+UniqueFd make_eventfd(const char* purpose) {
   UniqueFd fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!fd) fail("eventfd");
+  if (!fd) fail(std::string("eventfd for ") + purpose);
   return fd;
 }
 
-// The peer shares these eventfds' open file descriptions, so it can clear
-// O_NONBLOCK on them: our reads and writes must not rely on the flag.
+// A peer shares the channel's eventfds' open file descriptions, and a forked
+// child shares every eventfd of its parent (a WakeCounter's too), so either can
+// clear O_NONBLOCK on them: our reads and writes must not rely on the flag.
 
 void eventfd_ring(int fd) {
   // A write blocks (whatever the flag says, if the peer cleared it) only when
@@ -154,106 +157,144 @@ bool is_eventfd(int fd) {
   return std::strcmp(link, "anon_inode:[eventfd]") == 0;
 }
 
-UniqueFd make_wait_set(std::span<const int> readable_fds, int hangup_only_fd) {
-  UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
-  if (!ep) fail("epoll_create1");
-  for (int fd : readable_fds) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = fd;
-    if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev) != 0) fail("epoll_ctl add");
-  }
-  if (hangup_only_fd >= 0) {
-    epoll_event ev{};
-    ev.events = EPOLLRDHUP;  // EPOLLHUP and EPOLLERR are always reported
-    ev.data.fd = hangup_only_fd;
-    if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, hangup_only_fd, &ev) != 0) fail("epoll_ctl add");
-  }
-  return ep;
-}
-
-UniqueFd make_edge_wait_set(int eventfd, int hangup_only_fd) {
-  UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
-  if (!ep) fail("epoll_create1");
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLET;  // one event per write after each harvest
-  ev.data.fd = eventfd;
-  if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, eventfd, &ev) != 0) fail("epoll_ctl add");
-  if (hangup_only_fd >= 0) {
-    epoll_event hup{};
-    hup.events = EPOLLRDHUP;  // level-triggered: a hang-up stays reported
-    hup.data.fd = hangup_only_fd;
-    if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, hangup_only_fd, &hup) != 0) fail("epoll_ctl add");
-  }
-  return ep;
-}
-
-// What is left until `deadline`, never negative: a wait's timeout, recomputed
-// after every interruption.
 namespace {
-timespec time_left(std::chrono::steady_clock::time_point deadline) {
-  const auto left = deadline - std::chrono::steady_clock::now();
-  return to_timespec(std::max(std::chrono::nanoseconds{0}, std::chrono::duration_cast<std::chrono::nanoseconds>(left)));
+
+// The timeout argument of ppoll and epoll_pwait2: the time left until
+// `deadline`, in `storage`, or nullptr (wait for ever). Recomputed for every
+// call, so a wait resumed after a signal keeps the original deadline.
+const timespec* timeout_until(const Deadline& deadline, timespec& storage) {
+  if (deadline.is_never()) return nullptr;
+  storage = to_timespec(deadline.remaining());
+  return &storage;
 }
+
+std::uint32_t epoll_interest(Watch what) {
+  // EPOLLHUP and EPOLLERR are always reported; EPOLLRDHUP is a socket peer
+  // shutting its writing side, which a reader must hear about too.
+  return what == Watch::hang_up ? EPOLLRDHUP : (EPOLLIN | EPOLLRDHUP);
+}
+
+bool epoll_hung_up(std::uint32_t events) { return (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0; }
+
+UniqueFd make_epoll(const char* what) {
+  UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+  if (!ep) fail(std::string("epoll_create1 for ") + what);
+  return ep;
+}
+
+void epoll_change(int epoll_fd, int op, int fd, std::uint32_t events, std::uint64_t key) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = key;
+  if (::epoll_ctl(epoll_fd, op, fd, &ev) != 0) {
+    fail(std::string(op == EPOLL_CTL_ADD ? "adding descriptor " : "changing descriptor ") + std::to_string(fd) +
+         (op == EPOLL_CTL_ADD ? " to" : " in") + " a wait set (epoll_ctl)");
+  }
+}
+
+// epoll_pwait2 (Linux 5.11) takes the timeout in nanoseconds; older kernels
+// refuse it (ENOSYS) and get epoll_wait with whole milliseconds, rounded up.
+std::atomic<bool> pwait2_refused{false};  // a cache of what the kernel said; relaxed: any value is safe
+
+// One epoll wait until `deadline`: the number of events (> 0), 0 once the
+// deadline has passed, -1 if a signal arrived and `return_on_signal`.
+int epoll_until(int epoll_fd, epoll_event* events, int max_events, const Deadline& deadline,
+                bool return_on_signal) {
+  for (;;) {
+    int r;
+    const bool pwait2 = !pwait2_refused.load(std::memory_order_relaxed);
+    if (pwait2) {
+      timespec ts;
+      r = ::epoll_pwait2(epoll_fd, events, max_events, timeout_until(deadline, ts), nullptr);
+      if (r < 0 && errno == ENOSYS) {
+        pwait2_refused.store(true, std::memory_order_relaxed);
+        continue;
+      }
+    } else {
+      r = ::epoll_wait(epoll_fd, events, max_events, deadline.poll_milliseconds());
+    }
+    if (r > 0) return r;
+    if (r == 0) {
+      if (deadline.passed()) return 0;
+      continue;  // woke a hair early by our clock: "0" must mean the deadline passed
+    }
+    if (errno != EINTR) fail(pwait2 ? "waiting on a wait set (epoll_pwait2)" : "waiting on a wait set (epoll_wait)");
+    if (return_on_signal) return -1;
+  }
+}
+
 }  // namespace
 
-WaitResult wait_edge(int edge_set, std::chrono::nanoseconds timeout, bool return_on_signal) {
-  const bool forever = timeout.count() < 0;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  epoll_event events[2];
-  for (;;) {
-    const timespec ts = forever ? timespec{} : time_left(deadline);
-    const int r = ::epoll_pwait2(edge_set, events, 2, forever ? nullptr : &ts, nullptr);
-    if (r > 0) {
-      bool hung = false;
-      for (int i = 0; i < r; ++i) hung |= (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
-      return WaitResult{false, hung, false};
-    }
-    if (r == 0) return WaitResult{true, false, false};
-    if (errno == ENOSYS) {  // before Linux 5.11: wait for the set to be readable, then harvest
-      pollfd p{edge_set, POLLIN, 0};
-      const int pr = ::ppoll(&p, 1, forever ? nullptr : &ts, nullptr);
-      if (pr == 0) return WaitResult{true, false, false};
-      if (pr > 0) {
-        const int n = ::epoll_wait(edge_set, events, 2, 0);
-        bool hung = false;
-        for (int i = 0; i < n; ++i) hung |= (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
-        return WaitResult{false, hung, false};
-      }
-    }
-    if (errno != EINTR) fail("epoll_pwait2");
-    if (return_on_signal) return WaitResult{false, false, true};
+UniqueFd make_wait_set(std::span<const int> readable_fds, int hangup_only_fd, const char* purpose) {
+  UniqueFd ep = make_epoll(purpose);
+  for (int fd : readable_fds) wait_set_add(ep.get(), fd, static_cast<std::uint64_t>(fd), Watch::readable);
+  if (hangup_only_fd >= 0) {
+    wait_set_add(ep.get(), hangup_only_fd, static_cast<std::uint64_t>(hangup_only_fd), Watch::hang_up);
   }
+  return ep;
 }
 
-void wait_set_add(int wait_set, int fd) {
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLRDHUP;
-  ev.data.fd = fd;
-  if (::epoll_ctl(wait_set, EPOLL_CTL_ADD, fd, &ev) != 0) fail("epoll_ctl add");
+void wait_set_add(int wait_set, int fd, std::uint64_t key, Watch what) {
+  epoll_change(wait_set, EPOLL_CTL_ADD, fd, epoll_interest(what), key);
+}
+
+void wait_set_modify(int wait_set, int fd, std::uint64_t key, Watch what) {
+  epoll_change(wait_set, EPOLL_CTL_MOD, fd, epoll_interest(what), key);
 }
 
 void wait_set_remove(int wait_set, int fd) { ::epoll_ctl(wait_set, EPOLL_CTL_DEL, fd, nullptr); }
 
-WaitResult wait_any(std::span<const int> readable_fds, int hangup_fd, std::chrono::nanoseconds timeout,
-                    bool return_on_signal) {
-  pollfd pfds[4];
-  nfds_t n = 0;
-  for (int fd : readable_fds) pfds[n++] = pollfd{fd, POLLIN, 0};
-  if (hangup_fd >= 0) pfds[n++] = pollfd{hangup_fd, POLLRDHUP, 0};
-  const bool forever = timeout.count() < 0;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const timespec ts = forever ? timespec{} : time_left(deadline);
-    const int r = ::ppoll(pfds, n, forever ? nullptr : &ts, nullptr);
-    if (r > 0) {
-      const bool hung = hangup_fd >= 0 && (pfds[n - 1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-      return WaitResult{false, hung, false};
-    }
-    if (r == 0) return WaitResult{true, false, false};
-    if (errno != EINTR) fail("ppoll");
-    if (return_on_signal) return WaitResult{false, false, true};
+std::size_t wait_set_wait(int wait_set, std::span<WaitEvent> events, const Deadline& deadline) {
+  if (events.empty()) throw Error(EINVAL, "waiting on a wait set: no room for a single event");
+  epoll_event raw[64];
+  const int max_events = static_cast<int>(std::min(events.size(), std::size(raw)));
+  const int n = epoll_until(wait_set, raw, max_events, deadline, false);
+  for (int i = 0; i < n; ++i) {
+    events[static_cast<std::size_t>(i)] =
+        WaitEvent{raw[i].data.u64, (raw[i].events & EPOLLIN) != 0, epoll_hung_up(raw[i].events)};
   }
+  return static_cast<std::size_t>(n);
+}
+
+WaitOutcome poll_readable(int fd, const Deadline& deadline, OnSignal on_signal) {
+  pollfd p{fd, POLLIN, 0};
+  for (;;) {
+    timespec ts;
+    const int r = ::ppoll(&p, 1, timeout_until(deadline, ts), nullptr);
+    if (r > 0) {
+      if ((p.revents & POLLNVAL) != 0) {
+        throw Error(EBADF, "waiting for descriptor " + std::to_string(fd) + " to be readable: it is not open");
+      }
+      return WaitOutcome::ready;
+    }
+    if (r == 0) {
+      if (deadline.passed()) return WaitOutcome::timed_out;
+      continue;  // woke a hair early by our clock
+    }
+    if (errno != EINTR) fail("waiting for descriptor " + std::to_string(fd) + " to be readable (ppoll)");
+    if (on_signal == OnSignal::return_interrupted) return WaitOutcome::interrupted;
+  }
+}
+
+UniqueFd make_edge_wait_set(int eventfd, int hangup_only_fd) {
+  UniqueFd ep = make_epoll("a parked endpoint");
+  // One event per write after each harvest: no drain before parking.
+  epoll_change(ep.get(), EPOLL_CTL_ADD, eventfd, EPOLLIN | EPOLLET, static_cast<std::uint64_t>(eventfd));
+  if (hangup_only_fd >= 0) {
+    // Level-triggered: a hang-up stays reported.
+    epoll_change(ep.get(), EPOLL_CTL_ADD, hangup_only_fd, EPOLLRDHUP, static_cast<std::uint64_t>(hangup_only_fd));
+  }
+  return ep;
+}
+
+WaitResult wait_edge(int edge_set, const Deadline& deadline, bool return_on_signal) {
+  epoll_event events[2];
+  const int r = epoll_until(edge_set, events, 2, deadline, return_on_signal);
+  if (r < 0) return WaitResult{false, false, true};
+  if (r == 0) return WaitResult{true, false, false};
+  bool hung = false;
+  for (int i = 0; i < r; ++i) hung |= epoll_hung_up(events[i].events);
+  return WaitResult{false, hung, false};
 }
 
 bool has_hung_up(int socket_fd) {

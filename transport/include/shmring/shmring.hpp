@@ -7,3 +7,4 @@
 #include "shmring/listener.hpp"
 #include "shmring/options.hpp"
 #include "shmring/status.hpp"
+#include "shmring/waiting.hpp"
