@@ -5,7 +5,6 @@ installed — a real root actor and subactor talking over 'shm', and the
 tractor that moved): test_tractor_registration.py."""
 
 import ast
-import importlib.util
 import os
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import trio
 import shmring.trio as st
 from shmring.tractor import ShmAddress, close_listener, is_unwrapped_shm, start_listener
 from shmring.tractor._address import connect_stream
+from tractor_marks import HAVE_TRACTOR, needs_hook, needs_tractor
 
 
 def test_the_address_has_the_attributes_tractor_reads():
@@ -97,15 +97,6 @@ async def test_connecting_where_nobody_listens_raises_oserror_at_once():
 # --- registration through the start-up hook, with the real tractor ---------------------
 # (the table of patches as a whole, and a tractor that moved: test_tractor_registration.py)
 
-HAVE_TRACTOR = importlib.util.find_spec("tractor") is not None
-needs_tractor = pytest.mark.skipif(
-    not HAVE_TRACTOR,
-    reason="tractor is not installed: it is not on the package index in its current form; set "
-           "SHMRING_TRACTOR_SDIST to a tractor source tarball and run scripts/test (docs/tractor.md)")
-needs_hook = pytest.mark.skipif(
-    importlib.util.find_spec("_shmring_tractor_hook") is None,
-    reason="the start-up hook is installed with the wheel (pip install .), not in this build",
-)
 
 
 def output_of(snippet: str, **env: str) -> str:

@@ -23,17 +23,9 @@ from pathlib import Path
 import pytest
 
 from shmring.tractor._table import TABLE, How, When, rows
+from tractor_marks import HAVE_TRACTOR, needs_hook, needs_tractor
 
 REPO = Path(__file__).resolve().parents[2]
-HAVE_TRACTOR = importlib.util.find_spec("tractor") is not None
-needs_tractor = pytest.mark.skipif(
-    not HAVE_TRACTOR,
-    reason="tractor is not installed: it is not on the package index in its current form; set "
-           "SHMRING_TRACTOR_SDIST to a tractor source tarball and run scripts/tractor-suite install (docs/tractor.md)")
-needs_hook = pytest.mark.skipif(
-    importlib.util.find_spec("_shmring_tractor_hook") is None,
-    reason="the start-up hook is installed with the wheel (pip install .), not in this build",
-)
 
 
 def pairs(patches):
