@@ -98,7 +98,6 @@ async def test_connecting_where_nobody_listens_raises_oserror_at_once():
 # (the table of patches as a whole, and a tractor that moved: test_tractor_registration.py)
 
 
-
 def output_of(snippet: str, **env: str) -> str:
     """What a fresh interpreter running `snippet` printed; it must succeed."""
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(snippet)], capture_output=True, text=True, timeout=60,
