@@ -180,14 +180,34 @@ bool parse_module_names(PyObject* names, const char* what, std::vector<std::stri
   return true;
 }
 
+// This interpreter's sys.path (its str entries, as file-system bytes).
+std::vector<std::string> parent_sys_path() {
+  std::vector<std::string> out;
+  if (PyObject* path = PySys_GetObject("path"); path != nullptr && PyList_Check(path)) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(path); ++i) {
+      PyObject* item = PyList_GET_ITEM(path, i);
+      if (!PyUnicode_Check(item)) continue;
+      PyObject* encoded = PyUnicode_EncodeFSDefault(item);
+      if (encoded == nullptr) {
+        PyErr_Clear();
+        continue;
+      }
+      out.emplace_back(PyBytes_AS_STRING(encoded), static_cast<std::size_t>(PyBytes_GET_SIZE(encoded)));
+      Py_DECREF(encoded);
+    }
+  }
+  return out;
+}
+
 PyObject* Spawner_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"pool_size", "preload", "config", "concurrent_preparations", nullptr};
+  static const char* keywords[] = {"pool_size", "preload", "config", "concurrent_preparations", "try_preload", nullptr};
   Py_ssize_t pool_size = 0;
   Py_ssize_t at_once = 1;
   PyObject* preload = nullptr;
   PyObject* config = nullptr;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$nOOn:Spawner", const_cast<char**>(keywords), &pool_size, &preload,
-                                   &config, &at_once)) {
+  PyObject* try_preload = nullptr;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$nOOnO:Spawner", const_cast<char**>(keywords), &pool_size, &preload,
+                                   &config, &at_once, &try_preload)) {
     return nullptr;
   }
   if (pool_size < 0 || pool_size > 1024) return PyErr_Format(PyExc_ValueError, "pool_size must be 0 to 1024, not %zd", pool_size);
@@ -200,7 +220,11 @@ PyObject* Spawner_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   PoolOptions& pool = options.pool;
   pool.size = static_cast<std::size_t>(pool_size);
   pool.concurrent_preparations = static_cast<std::size_t>(at_once);
-  if (!parse_config(config, pool.config) || !parse_module_names(preload, "preload", pool.preload)) return nullptr;
+  pool.sys_path = parent_sys_path();  // a warm interpreter finds its imports where the parent does
+  if (!parse_config(config, pool.config) || !parse_module_names(preload, "preload", pool.preload) ||
+      !parse_module_names(try_preload, "try_preload", pool.try_preload)) {
+    return nullptr;
+  }
   auto* self = reinterpret_cast<SpawnerObject*>(type->tp_alloc(type, 0));
   if (self == nullptr) return nullptr;
   self->spawner = guarded([&] { return new Spawner(std::move(options)); });
@@ -234,19 +258,7 @@ PyObject* Spawner_spawn(PyObject* op, PyObject* args, PyObject* kwargs) {
   }
   if (name != nullptr) req.name = name;
   // The child imports what the parent can: its sys.path goes in front.
-  if (PyObject* path = PySys_GetObject("path"); path != nullptr && PyList_Check(path)) {
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(path); ++i) {
-      PyObject* item = PyList_GET_ITEM(path, i);
-      if (!PyUnicode_Check(item)) continue;
-      PyObject* encoded = PyUnicode_EncodeFSDefault(item);
-      if (encoded == nullptr) {
-        PyErr_Clear();
-        continue;
-      }
-      req.sys_path.emplace_back(PyBytes_AS_STRING(encoded), static_cast<std::size_t>(PyBytes_GET_SIZE(encoded)));
-      Py_DECREF(encoded);
-    }
-  }
+  req.sys_path = parent_sys_path();
   if (!parse_config(config, req.config) || !parse_options(ring, max_message, spin, req.channel) ||
       !parse_module_names(preload, "preload", req.preload)) {
     return nullptr;
@@ -330,9 +342,10 @@ PyType_Slot spawner_slots[] = {
     {Py_tp_dealloc, reinterpret_cast<void*>(Spawner_dealloc)},
     {Py_tp_methods, spawner_methods},
     {Py_tp_getset, spawner_getset},
-    {Py_tp_doc, const_cast<char*>("Spawner(*, pool_size=0, preload=(), config='isolated')\n--\n\n"
+    {Py_tp_doc, const_cast<char*>("Spawner(*, pool_size=0, preload=(), config='isolated', concurrent_preparations=1,\n"
+                                  "        try_preload=())\n--\n\n"
                                   "Starts actors in sub-interpreters; keeps pool_size interpreters warm with the\n"
-                                  "preload modules imported.")},
+                                  "preload modules imported, then the try_preload ones that import.")},
     {0, nullptr},
 };
 

@@ -15,24 +15,6 @@ using Ref = std::unique_ptr<PyObject, Release>;
 
 Ref str(std::string_view s) { return Ref(PyUnicode_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()))); }
 
-// sys.path[:0] = [p for p in paths if p not in sys.path]
-bool prepend_sys_path(const std::vector<std::string>& paths) {
-  PyObject* path = PySys_GetObject("path");  // borrowed
-  if (path == nullptr || !PyList_Check(path)) {
-    PyErr_SetString(PyExc_RuntimeError, "sys.path is not a list");
-    return false;
-  }
-  Ref fresh(PyList_New(0));
-  if (!fresh) return false;
-  for (const std::string& p : paths) {
-    Ref item(PyUnicode_DecodeFSDefaultAndSize(p.data(), static_cast<Py_ssize_t>(p.size())));
-    if (!item) return false;
-    const int present = PySequence_Contains(path, item.get());
-    if (present < 0 || (present == 0 && PyList_Append(fresh.get(), item.get()) < 0)) return false;
-  }
-  return PyList_SetSlice(path, 0, 0, fresh.get()) == 0;
-}
-
 // The callable that "package.module:function" names (the function may be dotted).
 Ref resolve(std::string_view entry) {
   const auto colon = entry.find(':');
@@ -58,8 +40,24 @@ Ref resolve(std::string_view entry) {
 
 }  // namespace
 
+bool prepend_sys_path(const std::vector<std::string>& paths) {
+  PyObject* path = PySys_GetObject("path");  // borrowed
+  if (path == nullptr || !PyList_Check(path)) {
+    PyErr_SetString(PyExc_RuntimeError, "sys.path is not a list");
+    return false;
+  }
+  Ref fresh(PyList_New(0));
+  if (!fresh) return false;
+  for (const std::string& p : paths) {
+    Ref item(PyUnicode_DecodeFSDefaultAndSize(p.data(), static_cast<Py_ssize_t>(p.size())));
+    if (!item) return false;
+    const int present = PySequence_Contains(path, item.get());
+    if (present < 0 || (present == 0 && PyList_Append(fresh.get(), item.get()) < 0)) return false;
+  }
+  return PyList_SetSlice(path, 0, 0, fresh.get()) == 0;
+}
+
 PyObject* call_entry(const EntryCall& call) {
-  if (!prepend_sys_path(call.sys_path)) return nullptr;
   Ref function = resolve(call.entry);
   Ref handle(function ? PyLong_FromUnsignedLongLong(call.handle) : nullptr);
   Ref args(handle ? PyBytes_FromStringAndSize(call.args.data(), static_cast<Py_ssize_t>(call.args.size())) : nullptr);

@@ -20,8 +20,11 @@ struct EntryCall {
   std::string_view entry;   // "package.module:function"
   std::uint64_t handle;     // the child's endpoint, parked in the transport's handle table
   std::string_view args;
-  const std::vector<std::string>& sys_path;  // put in front of sys.path first
 };
+
+// sys.path[:0] = [p for p in paths if p not in sys.path]; false with a
+// Python exception set if that failed.
+bool prepend_sys_path(const std::vector<std::string>& paths);
 
 // Calls the entry point; returns what it returned, as bytes (None gives b""),
 // or nullptr with a Python exception set.

@@ -93,6 +93,8 @@ struct Worker {
   std::string thread_name;
   InterpreterConfig config = InterpreterConfig::isolated;
   std::vector<std::string> preload;
+  std::vector<std::string> try_preload;  // after preload; one that fails is skipped
+  std::vector<std::string> pool_sys_path;  // in front of sys.path before a pool worker's imports
   std::string runner;                // the Spawner's (spawner.hpp); set before the thread starts, never changed
   std::weak_ptr<SpawnerCore> owner;  // to report "prepared" (pool workers) and "thread exited"
   bool pooled = false;               // started by a refill, without a job

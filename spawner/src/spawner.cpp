@@ -34,6 +34,8 @@ void SpawnerCore::refill_locked(const std::shared_ptr<SpawnerCore>& self, bool a
     w->thread_name = "shmring-warm";
     w->config = pool.config;
     w->preload = pool.preload;
+    w->try_preload = pool.try_preload;
+    w->pool_sys_path = pool.sys_path;
     w->runner = runner;
     w->pooled = true;
     if (after_spawn) w->start_delay = pool.refill_delay;

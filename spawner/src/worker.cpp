@@ -39,33 +39,46 @@ PyInterpreterConfig config_for(InterpreterConfig c) {
 
 bool is_system_exit_pending() { return PyErr_ExceptionMatches(PyExc_SystemExit) != 0; }
 
-// Imports `modules`; "" on success. An interpreter that shares the main GIL
-// imports politely (polite.hpp): running actors wait for that GIL meanwhile;
-// in longer slices once a spawn waits for this worker.
-std::string import_all(const Worker& w, const std::vector<std::string>& modules) {
+enum class OnImportError { fail, skip };
+
+// Imports `modules`; "" on success (or with `skip`, always). An interpreter
+// that shares the main GIL imports politely (polite.hpp): running actors wait
+// for that GIL meanwhile; in longer slices once a spawn waits for this worker.
+std::string import_all(const Worker& w, const std::vector<std::string>& modules,
+                       OnImportError on_error = OnImportError::fail) {
   PoliteGil polite(w.config == InterpreterConfig::legacy && !modules.empty(), &w.awaited);
   for (const std::string& m : modules) {
     PyObject* mod = PyImport_ImportModule(m.c_str());
+    if (mod == nullptr && on_error == OnImportError::skip) {
+      PyErr_Clear();  // the child imports it (and meets the error) itself if it needs it
+      continue;
+    }
     if (mod == nullptr) return "importing " + m + " failed:\n" + take_exception_text();
     Py_DECREF(mod);
   }
   return {};
 }
 
-// The preload modules and the runner, if the Spawner names one.
+// The preload modules and the runner, if the Spawner names one, then the
+// best-effort ones.
 std::string prepare(const Worker& w) {
+  if (!prepend_sys_path(w.pool_sys_path)) return "setting sys.path failed:\n" + take_exception_text();
   std::vector<std::string> modules = w.preload;
   if (!w.runner.empty()) modules.push_back(w.runner);
-  return import_all(w, modules);
+  std::string error = import_all(w, modules);
+  if (error.empty()) import_all(w, w.try_preload, OnImportError::skip);
+  return error;
 }
 
 // Runs the actor's entry point; returns its final state and result/error.
 std::pair<ActorState, std::string> run_job(Worker& w, ActorCore& actor) {
-  if (std::string error = import_all(w, w.job_preload); !error.empty()) {
+  // The request's sys.path first: its preload may live there too.
+  std::string error = prepend_sys_path(w.sys_path) ? import_all(w, w.job_preload) : take_exception_text();
+  if (!error.empty()) {
     std::lock_guard lock(actor.mutex);
     return {actor.kill_requested ? ActorState::killed : ActorState::failed, std::move(error)};
   }
-  PyObject* result = call_entry({w.runner, w.entry, w.handle, w.args, w.sys_path});
+  PyObject* result = call_entry({w.runner, w.entry, w.handle, w.args});
   if (result != nullptr) {
     std::string bytes(PyBytes_AS_STRING(result), static_cast<std::size_t>(PyBytes_GET_SIZE(result)));
     Py_DECREF(result);

@@ -178,6 +178,29 @@ async def test_a_cold_spawn_imports_its_preload_before_the_entry_and_no_hook_sta
         assert await actor.wait() == b""
 
 
+async def test_a_pool_imports_what_it_can_of_try_preload_and_skips_the_rest(tmp_path, monkeypatch):
+    # Found on the parent's sys.path (the pool starts with it), one missing
+    # module skipped: the pool stays healthy.
+    (tmp_path / "beside_the_parent.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with sp.Spawner(pool_size=1, try_preload=["no_such_module_here", "beside_the_parent", "json"]) as pool:
+        assert await trio.to_thread.run_sync(pool.wait_warm, 60.0), pool._core.last_pool_error
+        assert pool._core.last_pool_error == ""
+        actor = pool.spawn("spawn_actors:reports_modules_and_profiler", args=b"beside_the_parent,json")
+        assert await actor.channel.receive() == b"beside_the_parent,json|None"
+        assert await actor.wait() == b""
+
+
+def test_try_preload_must_be_module_names(spawner):
+    # Through shmring.spawn too, not only _core: a str is not split into letters.
+    with pytest.raises(TypeError, match="try_preload must be a sequence of module names, not one str"):
+        sp.Spawner(try_preload="json")
+    with pytest.raises(TypeError, match="preload must be a sequence of module names, not one str"):
+        sp.Spawner(preload="json")
+    with pytest.raises(TypeError, match="preload must be a sequence of module names, not one str"):
+        spawner.spawn("spawn_actors:nothing", preload="trio")
+
+
 async def test_a_preload_that_fails_fails_the_actor_with_the_import_error():
     with sp.Spawner() as cold:
         actor = cold.spawn("spawn_actors:nothing", preload=["no_such_module_here"])

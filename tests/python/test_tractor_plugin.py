@@ -332,6 +332,10 @@ SUBINT = """
     import os, sys, trio, tractor
     import shmring.tractor
     from shmring.tractor import ShmAddress
+    import imported_by_main
+
+    async def when_main_imports_were_done():
+        return imported_by_main.WHEN
 
     async def whoami():
         chan = tractor.current_actor()._parent_chan
@@ -360,6 +364,12 @@ SUBINT = """
                     print("doomed channel", proc.channel_endpoint.state)
                     print("other answers", (await other.run(whoami))[0])
                     await other.cancel_actor()
+            elif check == "main-imports":
+                await trio.to_thread.run_sync(shmring.tractor.warm_pool, 60.0)
+                async with tractor.open_nursery() as an:
+                    portal = await an.start_actor("worker", enable_modules=[__name__])
+                    print("child imported them", await portal.run(when_main_imports_were_done))
+                    await portal.cancel_actor()
             elif check == "warm":
                 print("warm", await trio.to_thread.run_sync(shmring.tractor.warm_pool, 60.0))
                 from shmring.tractor import _pool
@@ -375,9 +385,19 @@ SUBINT = """
 """
 
 
+# Imported by SUBINT's top level: says whether an actor runtime existed when
+# it was imported (a child re-runs the parent's main script in its runtime).
+IMPORTED_BY_MAIN = """
+    from tractor.runtime._state import current_actor
+
+    WHEN = "in the actor's runtime" if current_actor(err_on_no_runtime=False) else "before the actor ran"
+"""
+
+
 def run_subint(tmp_path, check, env_extra=None):
     script = tmp_path / "subint_check.py"
     script.write_text(textwrap.dedent(SUBINT))
+    (tmp_path / "imported_by_main.py").write_text(textwrap.dedent(IMPORTED_BY_MAIN))
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime), **(env_extra or {}))
@@ -416,6 +436,47 @@ def test_the_pool_can_be_warmed_and_a_debug_mode_child_keeps_the_process_title(t
     assert "warm True" in out.stdout and "pool 1" in out.stdout, (out.stdout, out.stderr)
     assert "debug-mode child answers MsgpackShmStream" in out.stdout, out.stdout
     assert "title kept True" in out.stdout, out.stdout
+
+
+@needs_tractor
+def test_a_warm_child_finds_the_main_scripts_imports_done(tmp_path):
+    # tractor re-runs the parent's main script in each child; the pool has
+    # imported what that script imports (from the script's directory too),
+    # so a start does not pay for them.
+    out, _ = run_subint(tmp_path, "main-imports")
+    assert out.returncode == 0, out.stderr
+    assert "child imported them before the actor ran" in out.stdout, (out.stdout, out.stderr[-3000:])
+
+
+def test_the_main_scripts_imports_are_read_from_its_top_level(tmp_path):
+    import collections, importlib.util, json, string, textwrap  # noqa: F401, E401 - in sys.modules, as a main script's would be
+
+    from shmring.tractor._pool import main_script_imports
+
+    script = tmp_path / "main.py"
+    script.write_text(textwrap.dedent("""
+        import os, json as j
+        import importlib.util
+        from collections import abc
+        from . import sibling
+        try:
+            import textwrap
+        except ImportError:
+            textwrap = None
+        if True:
+            from string import Template
+        import no_such_module_here
+
+        def later():
+            import csv
+
+        class Later:
+            import zipfile
+    """))
+    assert main_script_imports(str(script)) == ("os", "json", "importlib.util", "collections", "textwrap", "string")
+    assert main_script_imports(str(tmp_path / "missing.py")) == ()
+    (tmp_path / "broken.py").write_text("import (\n")
+    assert main_script_imports(str(tmp_path / "broken.py")) == ()
 
 
 @needs_tractor

@@ -65,3 +65,10 @@ def names_the_shmring_modules_loaded(handle, args):
     import sys
 
     return ",".join(sorted(m for m in sys.modules if m.split(".")[0] == "shmring")).encode()
+
+
+def says_whether_loaded(handle, args):
+    """Whether the module named by args was imported before this entry ran."""
+    import sys
+
+    return b"loaded" if args.decode() in sys.modules else b"not loaded"

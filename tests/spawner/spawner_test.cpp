@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -166,6 +167,51 @@ TEST(Spawner, a_warm_pool_serves_spawns_and_refills) {
   ASSERT_TRUE(actor.join(30s));
   EXPECT_EQ(actor.result(), "handle is an int; args: warm");
   EXPECT_TRUE(sut.wait_warm(60s));
+}
+
+TEST(Spawner, a_pool_imports_what_it_can_of_try_preload_and_stays_healthy) {
+  PoolOptions pool;
+  pool.size = 1;
+  pool.try_preload = {"no_such_module_here", "json"};
+  Spawner sut({.runner = "", .pool = pool});
+  ASSERT_TRUE(sut.wait_warm(60s)) << sut.last_pool_error();
+  EXPECT_EQ(sut.last_pool_error(), "");  // a failing try_preload is skipped, not the pool's failure
+  Actor actor = sut.spawn(request("says_whether_loaded", "json"));
+  ASSERT_TRUE(actor.join(30s));
+  EXPECT_EQ(actor.result(), "loaded") << actor.error();
+}
+
+TEST(Spawner, a_pool_imports_from_the_sys_path_it_is_given) {
+  testing::TempDir dir;
+  {
+    std::ofstream module(dir.file("only_here.py"));
+    module << "VALUE = 1\n";
+  }
+  PoolOptions pool;
+  pool.size = 1;
+  pool.preload = {"only_here"};
+  pool.sys_path = {dir.path()};
+  Spawner sut({.runner = "", .pool = pool});
+  ASSERT_TRUE(sut.wait_warm(60s)) << sut.last_pool_error();
+  EXPECT_EQ(sut.last_pool_error(), "");
+  Actor actor = sut.spawn(request("says_whether_loaded", "only_here"));
+  ASSERT_TRUE(actor.join(30s));
+  EXPECT_EQ(actor.result(), "loaded") << actor.error();
+}
+
+TEST(Spawner, a_spawns_preload_is_found_on_the_spawns_sys_path) {
+  testing::TempDir dir;
+  {
+    std::ofstream module(dir.file("beside_the_parent.py"));
+    module << "VALUE = 2\n";
+  }
+  Spawner sut;
+  SpawnRequest r = request("says_whether_loaded", "beside_the_parent");
+  r.preload = {"beside_the_parent"};
+  r.sys_path = {dir.path()};
+  Actor actor = sut.spawn(std::move(r));
+  ASSERT_TRUE(actor.join(30s));
+  EXPECT_EQ(actor.result(), "loaded") << actor.error();
 }
 
 TEST(Spawner, shutdown_ends_what_runs_and_counts_return_to_rest) {

@@ -126,21 +126,23 @@ _exiting = False
 
 class Spawner:
     """Starts actors; with ``pool_size`` > 0, keeps that many interpreters warm,
-    each with the ``preload`` modules imported, and refills in the background,
-    ``concurrent_preparations`` at a time. A spawn takes a warm interpreter,
+    each with the ``preload`` modules imported (then those of ``try_preload``
+    that import: one that fails is skipped, where a failing ``preload`` stops
+    the pool), and refills in the background, ``concurrent_preparations`` at
+    a time. A spawn takes a warm interpreter,
     else one still being prepared (it runs once its imports are done), else
     starts cold. 'legacy' interpreters import politely: they hand the shared
     GIL to waiting threads every ~200 us, so running actors stay responsive.
     """
 
     def __init__(self, *, pool_size: int = 0, preload: list[str] | tuple[str, ...] = (), config: str = "isolated",
-                 concurrent_preparations: int = 1) -> None:
+                 concurrent_preparations: int = 1, try_preload: list[str] | tuple[str, ...] = ()) -> None:
         with _lock:
             if _exiting:
                 raise RuntimeError("Python is exiting: no new Spawner can start (its interpreters could not be "
                                    "ended before finalization)")
-            self._core = _core.Spawner(pool_size=pool_size, preload=list(preload), config=config,
-                                       concurrent_preparations=concurrent_preparations)
+            self._core = _core.Spawner(pool_size=pool_size, preload=preload, config=config,
+                                       concurrent_preparations=concurrent_preparations, try_preload=try_preload)
             _spawners.add(self)
         _install_exit_policy()
 
@@ -152,7 +154,7 @@ class Spawner:
         (at once if its interpreter came from a pool that preloads them).
         """
         _watch_exit_status()
-        return Actor(self._core.spawn(entry, args, config=config, name=name, preload=list(preload), **channel_options))
+        return Actor(self._core.spawn(entry, args, config=config, name=name, preload=preload, **channel_options))
 
     def wait_warm(self, timeout: float = 30.0) -> bool:
         """Blocks (GIL released) until the pool is full; False on timeout or if it cannot fill."""

@@ -124,6 +124,13 @@ class Actor {
 struct PoolOptions {
   std::size_t size = 0;                 // warm interpreters kept ready (0 = no pool)
   std::vector<std::string> preload;     // modules each warm interpreter imports first, e.g. "trio"
+  // Then these, best effort: one that fails to import is skipped, and the
+  // pool stays healthy (a failing `preload` stops refills). For modules an
+  // actor will probably import, such as those of the parent's main script.
+  std::vector<std::string> try_preload;
+  // Put in front of each warm interpreter's sys.path before it imports (the
+  // parent's sys.path, say, so it finds what the parent finds).
+  std::vector<std::string> sys_path;
   InterpreterConfig config = InterpreterConfig::isolated;
   std::size_t concurrent_preparations = 1;  // pool interpreters prepared at once (>= 1)
   // A refill that a spawn caused begins this much later, so the actor just

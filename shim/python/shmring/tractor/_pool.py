@@ -1,7 +1,10 @@
 """The 'shm_subint' backend's warm pool: one Spawner per interpreter.
 
 Its interpreters have imported what a child needs (``_preload``), so a child
-starts without importing anything. The pool starts filling when a root actor opens
+starts without importing anything; then, best effort, the modules the
+parent's main script imports (``main_script_imports``): tractor re-runs that
+script in every child, so a heavy import there (numpy, say) would otherwise
+be paid at every start, under the GIL the child shares with its parent. The pool starts filling when a root actor opens
 with ``start_method='shm_subint'`` (tractor calls ``try_set_start_method``
 then), or when :func:`warm_pool` is called; the first spawn never pays for
 building it. Refills run one interpreter at a time and import politely
@@ -14,7 +17,9 @@ cold).
 
 from __future__ import annotations
 
+import ast
 import os
+import sys
 import threading
 from typing import Any
 
@@ -42,6 +47,41 @@ def pool_size() -> int:
     return size
 
 
+def main_script_imports(path: str | None = None) -> tuple[str, ...]:
+    """The modules the main script (``path``, default ``__main__.__file__``)
+    imports outside functions and classes, that this process has imported.
+
+    A child re-runs the parent's main script as ``__mp_main__`` (tractor's
+    ``init_main_from_path``, as multiprocessing's spawn does), so those
+    imports happen in every child; a warm interpreter that has them done
+    spares each start that time. Only modules already in ``sys.modules`` are
+    named: the script imported them here, so they exist and importing them
+    again is what the child would do anyway.
+    """
+    if path is None:
+        path = getattr(sys.modules.get("__main__"), "__file__", None)
+        if path is None:
+            return ()
+    try:
+        with open(path, "rb") as source:
+            tree = ast.parse(source.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return ()
+    names: list[str] = []
+    statements = list(tree.body)
+    while statements:
+        node = statements.pop(0)
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            # if/try/with/for blocks at module level run when the script does
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                statements += getattr(node, field, [])
+    return tuple(dict.fromkeys(n for n in names if n in sys.modules and n != "__main__"))
+
+
 def _choose_config() -> str:
     """'isolated' if msgspec loads in an isolated interpreter (it cannot yet:
     msgspec issue 1026), else 'legacy'."""
@@ -61,7 +101,8 @@ def _create() -> tuple[Any, str]:
             from ..spawn import Spawner
 
             config = _choose_config()
-            _spawner = Spawner(pool_size=pool_size(), preload=PRELOAD, config=config)
+            _spawner = Spawner(pool_size=pool_size(), preload=PRELOAD, config=config,
+                               try_preload=main_script_imports())
             _config = config
         return _spawner, _config
 
