@@ -169,49 +169,58 @@ TEST(Spawner, a_warm_pool_serves_spawns_and_refills) {
   EXPECT_TRUE(sut.wait_warm(60s));
 }
 
+// A one-line module `name`.py in `dir`.
+void write_module(const testing::TempDir& dir, const std::string& name) {
+  std::ofstream(dir.file(name + ".py")) << "VALUE = 1\n";
+}
+
+// Whether `module` was imported before an actor of `sut` started running
+// (plain_actors:says_whether_loaded); `r` may add a preload and a sys.path.
+std::string loaded_before_the_entry(Spawner& sut, const std::string& module, SpawnRequest r = {}) {
+  r.entry = "plain_actors:says_whether_loaded";
+  r.args = module;
+  Actor actor = sut.spawn(std::move(r));
+  if (!actor.join(30s)) return "<still running>";
+  return actor.state() == ActorState::exited ? actor.result() : "<" + actor.error() + ">";
+}
+
+SpawnerOptions pool_of_one(PoolOptions pool) {
+  pool.size = 1;
+  return {.runner = "", .pool = std::move(pool)};
+}
+
+void expect_warm_and_healthy(Spawner& sut) {
+  EXPECT_TRUE(sut.wait_warm(60s)) << sut.last_pool_error();
+  EXPECT_EQ(sut.last_pool_error(), "");  // a failing try_preload is skipped, not the pool's failure
+}
+
 TEST(Spawner, a_pool_imports_what_it_can_of_try_preload_and_stays_healthy) {
   PoolOptions pool;
-  pool.size = 1;
   pool.try_preload = {"no_such_module_here", "json"};
-  Spawner sut({.runner = "", .pool = pool});
-  ASSERT_TRUE(sut.wait_warm(60s)) << sut.last_pool_error();
-  EXPECT_EQ(sut.last_pool_error(), "");  // a failing try_preload is skipped, not the pool's failure
-  Actor actor = sut.spawn(request("says_whether_loaded", "json"));
-  ASSERT_TRUE(actor.join(30s));
-  EXPECT_EQ(actor.result(), "loaded") << actor.error();
+  Spawner sut(pool_of_one(pool));
+  expect_warm_and_healthy(sut);
+  EXPECT_EQ(loaded_before_the_entry(sut, "json"), "loaded");
 }
 
 TEST(Spawner, a_pool_imports_from_the_sys_path_it_is_given) {
   testing::TempDir dir;
-  {
-    std::ofstream module(dir.file("only_here.py"));
-    module << "VALUE = 1\n";
-  }
+  write_module(dir, "only_here");
   PoolOptions pool;
-  pool.size = 1;
   pool.preload = {"only_here"};
   pool.sys_path = {dir.path()};
-  Spawner sut({.runner = "", .pool = pool});
-  ASSERT_TRUE(sut.wait_warm(60s)) << sut.last_pool_error();
-  EXPECT_EQ(sut.last_pool_error(), "");
-  Actor actor = sut.spawn(request("says_whether_loaded", "only_here"));
-  ASSERT_TRUE(actor.join(30s));
-  EXPECT_EQ(actor.result(), "loaded") << actor.error();
+  Spawner sut(pool_of_one(pool));
+  expect_warm_and_healthy(sut);
+  EXPECT_EQ(loaded_before_the_entry(sut, "only_here"), "loaded");
 }
 
 TEST(Spawner, a_spawns_preload_is_found_on_the_spawns_sys_path) {
   testing::TempDir dir;
-  {
-    std::ofstream module(dir.file("beside_the_parent.py"));
-    module << "VALUE = 2\n";
-  }
+  write_module(dir, "beside_the_parent");
   Spawner sut;
-  SpawnRequest r = request("says_whether_loaded", "beside_the_parent");
+  SpawnRequest r;
   r.preload = {"beside_the_parent"};
   r.sys_path = {dir.path()};
-  Actor actor = sut.spawn(std::move(r));
-  ASSERT_TRUE(actor.join(30s));
-  EXPECT_EQ(actor.result(), "loaded") << actor.error();
+  EXPECT_EQ(loaded_before_the_entry(sut, "beside_the_parent", std::move(r)), "loaded");
 }
 
 TEST(Spawner, shutdown_ends_what_runs_and_counts_return_to_rest) {

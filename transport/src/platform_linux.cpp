@@ -50,7 +50,7 @@ std::string errno_text(int errno_value) {
   return strerror_r(errno_value, buf, sizeof buf);
 }
 
-void UniqueFd::reset(int fd) {
+void UniqueFd::reset(int fd) noexcept {
   if (fd_ >= 0) ::close(fd_);
   fd_ = fd;
 }

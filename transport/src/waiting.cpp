@@ -3,8 +3,6 @@
 // still needs only its own platform_<os>.cpp.
 #include "shmring/waiting.hpp"
 
-#include <utility>
-
 #include "platform.hpp"
 
 namespace shmring {
@@ -15,48 +13,24 @@ WaitOutcome wait_readable(int fd, Deadline deadline, OnSignal on_signal) {
 
 // --- WakeCounter ------------------------------------------------------------------
 
-WakeCounter::WakeCounter(const char* purpose) : fd_(detail::make_eventfd(purpose).release()) {}
+WakeCounter::WakeCounter(const char* purpose) : fd_(detail::make_eventfd(purpose)) {}
 
-WakeCounter::~WakeCounter() { detail::UniqueFd(fd_).reset(); }
+void WakeCounter::ring() noexcept { detail::eventfd_ring(fd_.get()); }
 
-WakeCounter::WakeCounter(WakeCounter&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-
-WakeCounter& WakeCounter::operator=(WakeCounter&& other) noexcept {
-  if (this != &other) {
-    detail::UniqueFd previous(fd_);  // closed at the end of this scope
-    fd_ = std::exchange(other.fd_, -1);
-  }
-  return *this;
-}
-
-void WakeCounter::ring() noexcept { detail::eventfd_ring(fd_); }
-
-void WakeCounter::drain() noexcept { detail::eventfd_drain(fd_); }
+void WakeCounter::drain() noexcept { detail::eventfd_drain(fd_.get()); }
 
 // --- WaitSet ----------------------------------------------------------------------
 
-WaitSet::WaitSet(const char* purpose) : fd_(detail::make_wait_set({}, -1, purpose).release()) {}
+WaitSet::WaitSet(const char* purpose) : fd_(detail::make_wait_set({}, -1, purpose)) {}
 
-WaitSet::~WaitSet() { detail::UniqueFd(fd_).reset(); }
+void WaitSet::add(int fd, std::uint64_t key, Watch what) { detail::wait_set_add(fd_.get(), fd, key, what); }
 
-WaitSet::WaitSet(WaitSet&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+void WaitSet::modify(int fd, std::uint64_t key, Watch what) { detail::wait_set_modify(fd_.get(), fd, key, what); }
 
-WaitSet& WaitSet::operator=(WaitSet&& other) noexcept {
-  if (this != &other) {
-    detail::UniqueFd previous(fd_);  // closed at the end of this scope
-    fd_ = std::exchange(other.fd_, -1);
-  }
-  return *this;
-}
-
-void WaitSet::add(int fd, std::uint64_t key, Watch what) { detail::wait_set_add(fd_, fd, key, what); }
-
-void WaitSet::modify(int fd, std::uint64_t key, Watch what) { detail::wait_set_modify(fd_, fd, key, what); }
-
-void WaitSet::remove(int fd) noexcept { detail::wait_set_remove(fd_, fd); }
+void WaitSet::remove(int fd) noexcept { detail::wait_set_remove(fd_.get(), fd); }
 
 std::span<WaitEvent> WaitSet::wait(std::span<WaitEvent> events, Deadline deadline) {
-  return events.first(detail::wait_set_wait(fd_, events, deadline));
+  return events.first(detail::wait_set_wait(fd_.get(), events, deadline));
 }
 
 }  // namespace shmring

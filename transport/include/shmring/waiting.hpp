@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <span>
 
+#include "shmring/unique_fd.hpp"
+
 namespace shmring {
 
 // --- spinning -------------------------------------------------------------------
@@ -124,18 +126,13 @@ class WakeCounter {
  public:
   // Throws shmring::Error("eventfd for <purpose>: <why>").
   explicit WakeCounter(const char* purpose = "a wake-up counter");
-  ~WakeCounter();
-  WakeCounter(WakeCounter&& other) noexcept;
-  WakeCounter& operator=(WakeCounter&& other) noexcept;
-  WakeCounter(const WakeCounter&) = delete;
-  WakeCounter& operator=(const WakeCounter&) = delete;
 
   void ring() noexcept;   // add one; never blocks; any thread
   void drain() noexcept;  // back to zero (not readable); never blocks
-  int fd() const noexcept { return fd_; }
+  int fd() const noexcept { return fd_.get(); }
 
  private:
-  int fd_ = -1;
+  detail::UniqueFd fd_;  // closed with the object; moves, never copies
 };
 
 // What to watch a descriptor for. Hang-up and errors are always reported.
@@ -160,11 +157,6 @@ class WaitSet {
  public:
   // Throws shmring::Error("epoll_create1 for <purpose>: <why>").
   explicit WaitSet(const char* purpose = "a wait set");
-  ~WaitSet();
-  WaitSet(WaitSet&& other) noexcept;
-  WaitSet& operator=(WaitSet&& other) noexcept;
-  WaitSet(const WaitSet&) = delete;
-  WaitSet& operator=(const WaitSet&) = delete;
 
   // Throw shmring::Error naming the operation (adding a descriptor twice,
   // modifying one that is not in the set, a closed descriptor).
@@ -181,10 +173,10 @@ class WaitSet {
   // the wait itself fails.
   std::span<WaitEvent> wait(std::span<WaitEvent> events, Deadline deadline);
 
-  int fd() const noexcept { return fd_; }
+  int fd() const noexcept { return fd_.get(); }
 
  private:
-  int fd_ = -1;
+  detail::UniqueFd fd_;  // closed with the object; moves, never copies
 };
 
 }  // namespace shmring
