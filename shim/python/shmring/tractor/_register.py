@@ -67,24 +67,47 @@ def register() -> bool:
         import tractor  # noqa: F401
     except ImportError:
         return False
-    patches = rows(When.REGISTRATION)
     later = rows(When.ON_IMPORT) + rows(When.SHM_SUBINT) + rows(When.SHM_SUBINT_CHILD)
-    failures = (_patching.check(patches, _applied, import_modules=True)
-                + _patching.check(later, _applied, import_modules=False))
+    failures, stage, applied = _apply_as_a_whole(rows(When.REGISTRATION), also_check=later, ask_tractor=True)
     if failures:
-        _fail(failures, "Nothing was changed in tractor: every row is checked before any is applied.")
-    try:
-        done = _patching.apply(patches, _applied)
-    except _patching.ApplyFailed as exc:
-        _fail([exc.failure], "The rows applied before it were undone: nothing is left changed in tractor.")
-    failures = _patching.verify(done) + _patching.left_behind(done, _COVERED) + _lookups.run()
-    if failures:
-        _patching.undo(done, _applied)
-        _fail(failures, f"All {len(done)} rows had been applied; they were undone: tractor is as it was.")
+        _fail(failures, {
+            "check": "Nothing was changed in tractor: every row is checked before any is applied.",
+            "apply": "The rows applied before it were undone: nothing is left changed in tractor.",
+            "verify": f"All {applied} rows had been applied; they were undone: tractor is as it was.",
+        }[stage])
     _phases.add(When.REGISTRATION)
     for module in dict.fromkeys(patch.module for patch in rows(When.ON_IMPORT)):
         when_imported(module, _apply_on_import)
     return True
+
+
+def _apply_as_a_whole(patches: tuple, *, also_check: tuple = (), import_modules: bool = True,
+                      leftovers: bool = True, ask_tractor: bool = False) -> tuple[list[Failure], str, int]:
+    """Checks `patches` (and `also_check`, rows of later phases, without
+    applying them), applies them, verifies them: all or none.
+
+    Returns (failures, stage, rows applied): no failures when they are in
+    place; else the stage that failed, "check" (nothing was applied),
+    "apply" (those applied before it were undone) or "verify" (all had been
+    applied; they were undone). `leftovers`: also fail if a tractor module
+    outside the table still holds a function a row replaced; `ask_tractor`:
+    also ask tractor's own lookups (``_lookups``).
+    """
+    failures = _patching.check(patches, _applied, import_modules=import_modules)
+    failures += _patching.check(also_check, _applied, import_modules=False)
+    if failures:
+        return failures, "check", 0
+    try:
+        done = _patching.apply(patches, _applied)
+    except _patching.ApplyFailed as exc:
+        return [exc.failure], "apply", 0
+    failures = _patching.verify(done)
+    failures += _patching.left_behind(done, _COVERED) if leftovers else []
+    failures += _lookups.run() if ask_tractor else []
+    if failures:
+        _patching.undo(done, _applied)
+        return failures, "verify", len(done)
+    return [], "", len(done)
 
 
 def _fail(failures: list[Failure], outcome: str) -> NoReturn:
@@ -125,19 +148,13 @@ def apply_phase(when: When) -> None:
         raise ImportError(f"shmring: tractor cannot be imported, so its rows {when.value} cannot be applied")
     if when in _phases:
         return
-    patches = rows(when)
-    headline = f"shmring could not apply its tractor rows {when.value}."
-    failures = _patching.check(patches, _applied, import_modules=True)
+    failures, stage, _ = _apply_as_a_whole(rows(when))
     if failures:
-        raise TractorMismatch(headline, failures, "None of them was applied.")
-    try:
-        done = _patching.apply(patches, _applied)
-    except _patching.ApplyFailed as exc:
-        raise TractorMismatch(headline, [exc.failure], "The rows of this phase applied before it were undone.")
-    failures = _patching.verify(done) + _patching.left_behind(done, _COVERED)
-    if failures:
-        _patching.undo(done, _applied)
-        raise TractorMismatch(headline, failures, "The rows of this phase were undone.")
+        raise TractorMismatch(f"shmring could not apply its tractor rows {when.value}.", failures, {
+            "check": "None of them was applied.",
+            "apply": "The rows of this phase applied before it were undone.",
+            "verify": "The rows of this phase were undone.",
+        }[stage])
     _phases.add(when)
 
 
@@ -145,16 +162,7 @@ def _apply_on_import(module: ModuleType) -> None:
     """The When.ON_IMPORT rows of `module`, right after it was imported: all
     or none, and a warning (not an error) when they do not fit."""
     patches = tuple(patch for patch in rows(When.ON_IMPORT) if patch.module == module.__name__)
-    failures = _patching.check(patches, _applied, import_modules=False)
-    if not failures:
-        try:
-            done = _patching.apply(patches, _applied)
-        except _patching.ApplyFailed as exc:
-            failures = [exc.failure]
-        else:
-            failures = _patching.verify(done)
-            if failures:
-                _patching.undo(done, _applied)
+    failures, _, _ = _apply_as_a_whole(patches, import_modules=False, leftovers=False)
     if failures:
         mismatch = TractorMismatch(
             f"shmring could not teach tractor's test helpers in {module.__name__} about 'shm' and 'shm_subint'.",
