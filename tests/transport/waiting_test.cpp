@@ -184,6 +184,14 @@ TEST(WakeCounter, moving_hands_over_the_descriptor) {
 
 // --- WaitSet ----------------------------------------------------------------------
 
+// A wait on `sut` with nothing ready: it returns empty, and not before its deadline.
+void expect_nothing_ready_within(WaitSet& sut, std::chrono::milliseconds timeout) {
+  WaitEvent events[2];
+  const Deadline deadline = Deadline::after(timeout);
+  EXPECT_TRUE(sut.wait(events, deadline).empty());
+  EXPECT_TRUE(deadline.passed());
+}
+
 TEST(WaitSet, a_ring_from_another_thread_wakes_it_with_that_members_key) {
   WakeCounter quiet, rung;
   WaitSet sut;
@@ -242,19 +250,14 @@ TEST(WaitSet, a_member_stays_ready_until_its_cause_is_consumed) {
   EXPECT_EQ(sut.wait(events, Deadline::after(10s)).size(), 1u);
   EXPECT_EQ(sut.wait(events, Deadline::after(10s)).size(), 1u);  // level-triggered
   counter.drain();
-  const Deadline deadline = Deadline::after(5ms);
-  EXPECT_TRUE(sut.wait(events, deadline).empty());
-  EXPECT_TRUE(deadline.passed());
+  expect_nothing_ready_within(sut, 5ms);
 }
 
 TEST(WaitSet, a_wait_with_nothing_ready_times_out_not_before_its_deadline) {
   WakeCounter counter;
   WaitSet sut;
   sut.add(counter.fd(), 1);
-  WaitEvent events[2];
-  const Deadline deadline = Deadline::after(20ms);
-  EXPECT_TRUE(sut.wait(events, deadline).empty());
-  EXPECT_TRUE(deadline.passed());
+  expect_nothing_ready_within(sut, 20ms);
 }
 
 TEST(WaitSet, a_peer_that_closes_its_socket_is_reported_as_hung_up) {
@@ -292,10 +295,7 @@ TEST(WaitSet, a_member_watched_for_hang_up_only_ignores_its_input) {
   WaitSet sut;
   sut.add(sockets.fds[0], 3, Watch::hang_up);
   ASSERT_EQ(::write(sockets.fds[1], "x", 1), 1);
-  WaitEvent events[2];
-  const Deadline deadline = Deadline::after(5ms);
-  EXPECT_TRUE(sut.wait(events, deadline).empty());
-  EXPECT_TRUE(deadline.passed());
+  expect_nothing_ready_within(sut, 5ms);
 }
 
 TEST(WaitSet, modify_changes_a_members_key_and_what_it_is_watched_for) {
@@ -319,10 +319,7 @@ TEST(WaitSet, a_removed_member_wakes_nobody) {
   sut.remove(counter.fd());
   sut.remove(counter.fd());  // not there any more: nothing happens
   counter.ring();
-  WaitEvent events[2];
-  const Deadline deadline = Deadline::after(5ms);
-  EXPECT_TRUE(sut.wait(events, deadline).empty());
-  EXPECT_TRUE(deadline.passed());
+  expect_nothing_ready_within(sut, 5ms);
 }
 
 TEST(WaitSet, its_descriptor_is_readable_while_a_member_is_ready) {
